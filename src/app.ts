@@ -1,0 +1,153 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createYoga, maskError } from 'graphql-yoga'
+import pg from 'pg'
+import { mintDevTokens } from './auth/dev-tokens.js'
+import { extractToken } from './auth/extract-token.js'
+import { createTokenVerifier } from './auth/verify-token.js'
+import type { Config } from './config.js'
+import type { Context, Services } from './context.js'
+import { createAccessLookups } from './db/access-lookups.js'
+import type { Database } from './db/database.js'
+import { migrate } from './db/migrate.js'
+import { createPgDatabase } from './db/pg-database.js'
+import { openPgliteDatabase } from './db/pglite-database.js'
+import type { Bus } from './events/bus.js'
+import { createInProcessBus } from './events/in-process-bus.js'
+import { createPublisher } from './events/publisher.js'
+import { createHealthRoutes } from './ops/health.js'
+import type { Logger } from './ops/logger.js'
+import { VERSION } from './ops/version.js'
+import { schema } from './schema/index.js'
+import { attachGraphqlWs, type WsTransport } from './transport/graphql-ws.js'
+import { useSseCursors } from './transport/sse-result-processor.js'
+
+const GRAPHQL_PATH = '/graphql'
+
+/** A built, not yet listening, Switchboard instance. */
+export interface App {
+  /** Listens on the configured host and port; resolves with the bound address. */
+  start(): Promise<{ port: number; url: string }>
+  /** Closes sockets (1001), the HTTP server, the bus and the database, in that order. */
+  stop(): Promise<void>
+  /** Dev tokens when the secret is ephemeral (development), else undefined. */
+  readonly devTokens: { admin: string; service: string } | undefined
+}
+
+/** Opens the configured database: PostgreSQL through `pg` when `DATABASE_URL` is set, else PGlite. */
+async function openDatabase(config: Config): Promise<Database> {
+  if (config.databaseUrl)
+    return createPgDatabase(new pg.Pool({ connectionString: config.databaseUrl }))
+  return openPgliteDatabase(config.dataDir)
+}
+
+/**
+ * Wires the parts of one instance: database (migrated), bus, publisher, Yoga over HTTP and
+ * SSE, graphql-ws, and the health routes. Nothing listens until `start()`.
+ */
+export async function buildApp(config: Config, logger: Logger): Promise<App> {
+  const db = await openDatabase(config)
+  const applied = await migrate(db)
+  if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
+  const bus: Bus = createInProcessBus()
+  const services: Services = {
+    db,
+    bus,
+    publisher: createPublisher({
+      db,
+      bus,
+      onBusError: (err) => logger.error({ err }, 'bus publish failed; events stay in the log'),
+    }),
+    lookups: createAccessLookups(db),
+    statsIntervalMs: config.statsIntervalMs,
+  }
+  const verifyToken = createTokenVerifier(config.jwt)
+  const keys = config.jwt.keys
+  const devTokens =
+    config.printDevTokens && keys.kind === 'secret' ? await mintDevTokens(keys.secret) : undefined
+
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    landingPage: false,
+    logging: logger,
+    graphiql: {
+      title: 'Switchboard',
+      ...(devTokens
+        ? { headers: JSON.stringify({ Authorization: `Bearer ${devTokens.admin}` }) }
+        : {}),
+    },
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const masked = maskError(error, message, isDev)
+        if (masked !== error) logger.error({ err: error }, 'unexpected error')
+        return masked
+      },
+    },
+    plugins: [useSseCursors()],
+    context: async (initial): Promise<Context> => {
+      if ('connectionViewer' in initial) {
+        return {
+          viewer: initial['connectionViewer'] as Context['viewer'],
+          authRefusal: undefined,
+          lastEventId: undefined,
+          services,
+        }
+      }
+      const request = initial['request'] as Request
+      const token = extractToken({
+        authorizationHeader: request.headers.get('authorization'),
+        url: request.url,
+      })
+      const lastEventId = request.headers.get('last-event-id') ?? undefined
+      if (!token) return { viewer: null, authRefusal: undefined, lastEventId, services }
+      try {
+        return { viewer: await verifyToken(token), authRefusal: undefined, lastEventId, services }
+      } catch (error) {
+        return { viewer: null, authRefusal: error as Context['authRefusal'], lastEventId, services }
+      }
+    },
+  })
+
+  let draining = false
+  let ws: WsTransport | undefined
+  const health = createHealthRoutes({
+    version: VERSION,
+    counts: () => ws?.stats() ?? { connections: 0, subscriptions: 0 },
+    checks: { database: () => db.ping(), bus: () => bus.ping() },
+    draining: () => draining,
+  })
+  const server: Server = createServer((req, res) => {
+    health(req, res)
+      .then((handled) => (handled ? undefined : yoga.handle(req, res)))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'request failed')
+        if (!res.headersSent) res.writeHead(500)
+        res.end()
+      })
+  })
+  ws = attachGraphqlWs({ server, path: GRAPHQL_PATH, yoga, verifyToken, logger })
+
+  return {
+    devTokens,
+    start() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject)
+          const { port } = server.address() as AddressInfo
+          const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+          resolve({ port, url: `http://${host}:${port}${GRAPHQL_PATH}` })
+        })
+      })
+    },
+    async stop() {
+      draining = true
+      await ws?.close()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await bus.close()
+      await db.close()
+    },
+  }
+}

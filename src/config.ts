@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+
+/** How tokens are verified: a shared HS256 secret or a remote JWKS (RS256/ES256). */
+export type KeySource =
+  | { kind: 'secret'; secret: string; ephemeral: boolean }
+  | { kind: 'jwks'; url: URL }
+
+/** The whole, validated configuration of one Switchboard instance. */
+export interface Config {
+  /** `NODE_ENV === 'production'`: no dev tokens, a key is mandatory. */
+  readonly production: boolean
+  /** TCP port to listen on (`PORT`, default 8080; 0 picks a free port). */
+  readonly port: number
+  /** Interface to bind (`HOST`, default `0.0.0.0`). */
+  readonly host: string
+  /** Embedded database directory (`DATA_DIR`, default `./data`); `memory://` keeps nothing. */
+  readonly dataDir: string
+  /** PostgreSQL connection string (`DATABASE_URL`); unset selects the embedded database. */
+  readonly databaseUrl: string | undefined
+  /** Token verification (`JWT_SECRET` or `JWT_JWKS_URL`, optional `JWT_ISSUER`, `JWT_AUDIENCE`). */
+  readonly jwt: {
+    readonly keys: KeySource
+    readonly issuer: string | undefined
+    readonly audience: string | undefined
+  }
+  /** Minimum spacing of coalesced stats messages per subscription (`STATS_INTERVAL_MS`, default 250). */
+  readonly statsIntervalMs: number
+  /** pino level (`LOG_LEVEL`, default `info`; `silent` disables logs). */
+  readonly logLevel: string
+  /** Print ready-to-use dev tokens at start (outside production when the secret is ephemeral). */
+  readonly printDevTokens: boolean
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Raised for a configuration that cannot work; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+  }
+  return value
+}
+
+function readUrl(env: Env, name: string): URL | undefined {
+  const raw = env[name]
+  if (!raw) return undefined
+  try {
+    return new URL(raw)
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw}"`)
+  }
+}
+
+function readKeys(env: Env, production: boolean): KeySource {
+  const secret = env['JWT_SECRET']
+  const jwksUrl = readUrl(env, 'JWT_JWKS_URL')
+  if (secret && jwksUrl) {
+    throw new ConfigError('set either JWT_SECRET or JWT_JWKS_URL, not both')
+  }
+  if (jwksUrl) return { kind: 'jwks', url: jwksUrl }
+  if (secret) {
+    if (secret.length < 32) {
+      throw new ConfigError('JWT_SECRET must be at least 32 characters (HS256 needs 256 bits)')
+    }
+    return { kind: 'secret', secret, ephemeral: false }
+  }
+  if (production) {
+    throw new ConfigError('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL')
+  }
+  return { kind: 'secret', secret: randomBytes(32).toString('base64url'), ephemeral: true }
+}
+
+/**
+ * Reads and validates the environment. The only place that reads `process.env`.
+ * Throws `ConfigError` naming the variable when a value is invalid or contradictory.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const production = env['NODE_ENV'] === 'production'
+  const logLevel = env['LOG_LEVEL'] ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  }
+  const databaseUrl = readUrl(env, 'DATABASE_URL')
+  if (databaseUrl && !['postgres:', 'postgresql:'].includes(databaseUrl.protocol)) {
+    throw new ConfigError(`DATABASE_URL must be a postgres:// URL, got "${databaseUrl.protocol}"`)
+  }
+  const dataDir = env['DATA_DIR'] ?? './data'
+  const keys = readKeys(env, production)
+  return Object.freeze({
+    production,
+    port: readInt(env, 'PORT', 8080, 0, 65_535),
+    host: env['HOST'] ?? '0.0.0.0',
+    dataDir: dataDir.startsWith('memory://') ? dataDir : resolve(dataDir),
+    databaseUrl: databaseUrl?.toString(),
+    jwt: Object.freeze({
+      keys,
+      issuer: env['JWT_ISSUER'] || undefined,
+      audience: env['JWT_AUDIENCE'] || undefined,
+    }),
+    statsIntervalMs: readInt(env, 'STATS_INTERVAL_MS', 250, 10, 60_000),
+    logLevel,
+    printDevTokens: !production && keys.kind === 'secret' && keys.ephemeral,
+  })
+}
+
+/** What `npm run token` needs: the HS256 secret and the optional issuer and audience. */
+export interface SigningConfig {
+  readonly secret: string
+  readonly issuer: string | undefined
+  readonly audience: string | undefined
+}
+
+/** Reads `JWT_SECRET` (required here), `JWT_ISSUER` and `JWT_AUDIENCE` for minting tokens. */
+export function loadSigningConfig(env: Env = process.env): SigningConfig {
+  const keys = readKeys({ JWT_SECRET: env['JWT_SECRET'] }, true)
+  if (keys.kind !== 'secret') throw new ConfigError('JWT_SECRET must be set to sign a token')
+  return Object.freeze({
+    secret: keys.secret,
+    issuer: env['JWT_ISSUER'] || undefined,
+    audience: env['JWT_AUDIENCE'] || undefined,
+  })
+}

@@ -1,0 +1,54 @@
+import { GraphQLError } from 'graphql'
+
+/**
+ * Expected errors, each a `GraphQLError` with `extensions.code`. Anything thrown that is not
+ * made here is unexpected: Yoga masks it for clients and it is logged with detail.
+ */
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  BAD_CURSOR: 'BAD_CURSOR',
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+function expected(message: string, code: ErrorCode, status: number): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, http: { status } } })
+}
+
+/** No token, a bad signature, an expired token or unusable claims. */
+export function unauthenticated(reason = 'a valid token is required'): GraphQLError {
+  return expected(reason, ErrorCode.UNAUTHENTICATED, 401)
+}
+
+/**
+ * The viewer may not do this. The message never says whether the resource exists, so a
+ * refusal leaks nothing about channels the viewer cannot see.
+ */
+export function forbidden(action = 'access this resource'): GraphQLError {
+  return expected(`not allowed to ${action}`, ErrorCode.FORBIDDEN, 403)
+}
+
+/** A resource the viewer may see does not exist (asked only after authorization passed). */
+export function notFound(what: string): GraphQLError {
+  return expected(`${what} not found`, ErrorCode.NOT_FOUND, 404)
+}
+
+/** An argument is invalid; the message names the field and what was received. */
+export function badInput(field: string, problem: string): GraphQLError {
+  return new GraphQLError(`${field}: ${problem}`, {
+    extensions: { code: ErrorCode.BAD_USER_INPUT, field, http: { status: 400 } },
+  })
+}
+
+/** A resume cursor that cannot be decoded or does not belong to this subscription. */
+export function badCursor(problem: string): GraphQLError {
+  return expected(`invalid cursor: ${problem}`, ErrorCode.BAD_CURSOR, 400)
+}
+
+/** The database did not answer; the publish did not happen and may be retried. */
+export function databaseUnavailable(): GraphQLError {
+  return expected('database unavailable, retry later', ErrorCode.DATABASE_UNAVAILABLE, 503)
+}

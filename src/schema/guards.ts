@@ -1,0 +1,35 @@
+import { assertCanPublish, assertCanRead, requireViewer } from '../auth/channel-access.js'
+import type { Viewer } from '../auth/viewer.js'
+import type { Context } from '../context.js'
+import { badInput } from '../errors.js'
+import { type ChannelRef, isValidId } from '../events/channels.js'
+
+/** The authenticated viewer, or an `UNAUTHENTICATED` error. */
+export function viewerOf(ctx: Context): Viewer {
+  return requireViewer(ctx.viewer, ctx.authRefusal)
+}
+
+/** The viewer when it may publish (`service` or `admin`); otherwise the matching error. */
+export function publisherOf(ctx: Context): Viewer {
+  const viewer = viewerOf(ctx)
+  assertCanPublish(viewer)
+  return viewer
+}
+
+/** The viewer when it may read every channel given; `FORBIDDEN` otherwise. */
+export async function readerOf(ctx: Context, channels: readonly ChannelRef[]): Promise<Viewer> {
+  const viewer = viewerOf(ctx)
+  await assertCanRead(viewer, channels, ctx.services.lookups)
+  return viewer
+}
+
+/** Checks an id argument fits in a channel name; `BAD_USER_INPUT` naming the field otherwise. */
+export function checkId(field: string, value: string): string {
+  if (!isValidId(value)) {
+    throw badInput(
+      field,
+      `expected 1-128 characters of A-Z a-z 0-9 _ . @ -, got ${JSON.stringify(value.slice(0, 40))}`,
+    )
+  }
+  return value
+}

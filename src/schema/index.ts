@@ -1,0 +1,9 @@
+import { lexicographicSortSchema } from 'graphql'
+import { builder } from './builder.js'
+import './scalars.js'
+import './event-interface.js'
+import './recent-events.js'
+import './parking.js'
+
+/** The whole schema, fields sorted so the printed form is stable. */
+export const schema = lexicographicSortSchema(builder.toSchema())

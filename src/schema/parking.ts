@@ -98,8 +98,13 @@ const TicketIssued = builder
     fields: (t) => ({
       lotId: t.exposeID('lotId'),
       ticketId: t.exposeID('ticketId'),
-      vehiclePlate: t.exposeString('vehiclePlate'),
-      spaceNumber: t.exposeString('spaceNumber', { nullable: true }),
+      // Nullable in the schema only so it merges with SpaceStateChanged.vehiclePlate in one
+      // ParkingEvent selection; a ticket always has a plate.
+      vehiclePlate: t.exposeString('vehiclePlate', { nullable: true }),
+      assignedSpace: t.exposeString('spaceNumber', {
+        nullable: true,
+        description: 'Space given at entry, if any.',
+      }),
       entryAt: t.expose('entryAt', { type: 'DateTime' }),
       customerName: t.exposeString('customerName', { nullable: true }),
     }),

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { createYoga, maskError } from 'graphql-yoga'
 import pg from 'pg'
 import { mintDevTokens } from './auth/dev-tokens.js'
@@ -15,6 +16,7 @@ import { openPgliteDatabase } from './db/pglite-database.js'
 import type { Bus } from './events/bus.js'
 import { createInProcessBus } from './events/in-process-bus.js'
 import { createPublisher } from './events/publisher.js'
+import { createActivity } from './ops/activity.js'
 import { createHealthRoutes } from './ops/health.js'
 import type { Logger } from './ops/logger.js'
 import { VERSION } from './ops/version.js'
@@ -60,6 +62,7 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     }),
     lookups: createAccessLookups(db),
     statsIntervalMs: config.statsIntervalMs,
+    activity: createActivity(),
   }
   const verifyToken = createTokenVerifier(config.jwt)
   const keys = config.jwt.keys
@@ -71,6 +74,9 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     logging: logger,
+    // GraphiQL with its assets inlined: Yoga's default page loads them from a CDN, which a
+    // developer offline or a locked-down network cannot reach.
+    renderGraphiQL,
     graphiql: {
       title: 'Switchboard',
       ...(devTokens
@@ -113,7 +119,10 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   let ws: WsTransport | undefined
   const health = createHealthRoutes({
     version: VERSION,
-    counts: () => ws?.stats() ?? { connections: 0, subscriptions: 0 },
+    counts: () => ({
+      connections: ws?.connectionCount() ?? 0,
+      subscriptions: services.activity.openStreams(),
+    }),
     checks: { database: () => db.ping(), bus: () => bus.ping() },
     draining: () => draining,
   })

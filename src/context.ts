@@ -4,6 +4,7 @@ import type { Viewer } from './auth/viewer.js'
 import type { Database } from './db/database.js'
 import type { Bus } from './events/bus.js'
 import type { Publisher } from './events/publisher.js'
+import type { Activity } from './ops/activity.js'
 
 /** The long-lived parts every resolver may use; built once by `buildApp`. */
 export interface Services {
@@ -13,6 +14,8 @@ export interface Services {
   readonly lookups: AccessLookups
   /** Minimum spacing of coalesced stats messages, in ms. */
   readonly statsIntervalMs: number
+  /** Live stream counts for /health and metrics. */
+  readonly activity: Activity
 }
 
 /** Per request (HTTP, SSE) or per connection (WebSocket) GraphQL context. */

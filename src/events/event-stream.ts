@@ -19,6 +19,8 @@ export interface EventStreamOptions {
   readonly from?: Positions | undefined
   /** Delivers only events it accepts; skipped events still advance the cursor. */
   readonly filter?: ((event: StoredEvent) => boolean) | undefined
+  /** Called once when the stream ends, however it ends. */
+  readonly onClose?: (() => void) | undefined
 }
 
 export interface EventStreamDeps {
@@ -34,13 +36,14 @@ export interface EventStreamDeps {
  */
 export function openEventStream(
   { db, bus }: EventStreamDeps,
-  { channels, from, filter = () => true }: EventStreamOptions,
+  { channels, from, filter = () => true, onClose = () => {} }: EventStreamOptions,
 ): AsyncIterableIterator<DeliveredEvent> {
   const incoming = createAsyncQueue<StoredEvent>()
   const unsubscribes: Array<() => void> = []
   const output = createAsyncQueue<DeliveredEvent>(() => {
     incoming.return()
     for (const unsubscribe of unsubscribes) unsubscribe()
+    onClose()
   })
   const positions = new Map<string, number>()
 

@@ -8,6 +8,8 @@ export interface SnapshotStreamOptions<T> {
   readonly load: () => Promise<T>
   /** Minimum spacing between two messages, in ms; changes in between are coalesced. */
   readonly intervalMs: number
+  /** Called once when the stream ends, however it ends. */
+  readonly onClose?: (() => void) | undefined
 }
 
 /**
@@ -17,13 +19,14 @@ export interface SnapshotStreamOptions<T> {
  */
 export function openSnapshotStream<T>(
   bus: Bus,
-  { channel, load, intervalMs }: SnapshotStreamOptions<T>,
+  { channel, load, intervalMs, onClose = () => {} }: SnapshotStreamOptions<T>,
 ): AsyncIterableIterator<T> {
   let unsubscribe: () => void = () => {}
   let timer: NodeJS.Timeout | undefined
   const output = createAsyncQueue<T>(() => {
     unsubscribe()
     clearTimeout(timer)
+    onClose()
   })
   let lastSentAt = 0
   let dirty = false

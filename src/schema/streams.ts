@@ -37,6 +37,7 @@ export async function followChannels<T extends EventType = EventType>(
     channels: names,
     from,
     filter: types ? (event) => types.includes(event.type) : undefined,
+    onClose: ctx.services.activity.streamOpened(),
   }) as AsyncIterableIterator<DeliveredEvent<T>>
 }
 
@@ -54,5 +55,6 @@ export async function followSnapshot<T>(
     channel: channelName(channel),
     load,
     intervalMs: ctx.services.statsIntervalMs,
+    onClose: ctx.services.activity.streamOpened(),
   })
 }

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http'
-import type { ExecutionArgs } from 'graphql'
+import { type ExecutionArgs, getOperationAST, getVariableValues } from 'graphql'
 import { CloseCode, type Context as WsContext } from 'graphql-ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
@@ -24,8 +24,8 @@ const MAX_TIMER_DELAY = 2_147_483_647 // ms
 
 /** What the WebSocket transport tells about itself. */
 export interface WsTransport {
-  /** Open sockets and active subscriptions across them. */
-  stats(): { connections: number; subscriptions: number }
+  /** Open sockets. */
+  connectionCount(): number
   /** Closes every socket with `code` and stops accepting new ones. */
   close(code?: number, reason?: string): Promise<void>
 }
@@ -125,6 +125,17 @@ export function attachGraphqlWs({
         }
         const errors = validate(schema, document)
         if (errors.length > 0) return errors
+        // Variables that do not fit their types are a request error like a validation error:
+        // answer with an `error` message (HTTP answers 400), not a `next` carrying errors.
+        const operation = getOperationAST(document, payload.operationName)
+        if (operation) {
+          const coerced = getVariableValues(
+            schema,
+            operation.variableDefinitions ?? [],
+            payload.variables ?? {},
+          )
+          if (coerced.errors) return coerced.errors
+        }
         const args: ExecutionArgs = {
           schema,
           document,
@@ -141,11 +152,7 @@ export function attachGraphqlWs({
   wss.on('error', (error) => logger.error({ err: error }, 'websocket server error'))
 
   return {
-    stats() {
-      let subscriptions = 0
-      for (const ctx of connections.keys()) subscriptions += Object.keys(ctx.subscriptions).length
-      return { connections: wss.clients.size, subscriptions }
-    },
+    connectionCount: () => wss.clients.size,
     async close(code = WS_CLOSE.GOING_AWAY, reason = 'Server shutting down') {
       for (const client of wss.clients) client.close(code, reason)
       await disposable.dispose()

@@ -48,13 +48,15 @@ describe.skipIf(skipReason !== undefined)('GraphiQL in Chromium', () => {
           await mustExecute(server.url, service, RaiseParkingAlertDocument, {
             input: { lotId: 'G1', level: 'WARNING', message: 'seen-in-graphiql' },
           })
-          return (await page.locator('.graphiql-response').innerText()).includes('seen-in-graphiql')
+          return ((await page.locator('.graphiql-response').textContent()) ?? '').includes(
+            'seen-in-graphiql',
+          )
         },
         { timeout: 15_000, interval: 500 },
       )
       .toBe(true)
     // Monaco renders spaces as U+00A0.
-    expect(await page.locator('.graphiql-response').innerText()).toMatch(
+    expect(await page.locator('.graphiql-response').textContent()).toMatch(
       /"cursor":[\s\u00a0]*"c1\./,
     )
     await mkdir('test-results', { recursive: true })

@@ -84,7 +84,7 @@ export async function assertCanRead(
   lookups: AccessLookups,
 ): Promise<void> {
   for (const channel of channels) {
-    if (!(await canRead(viewer, channel, lookups))) throw forbidden('subscribe to this channel')
+    if (!(await canRead(viewer, channel, lookups))) throw forbidden('read this channel')
   }
 }
 

@@ -33,8 +33,11 @@ export type ChannelKind = ChannelRef['kind']
  */
 export const SIGNAL_KINDS: ReadonlySet<ChannelKind> = new Set(['lotStats', 'businessStats'])
 
-/** Ids are short, printable and free of `:` so a channel name parses back unambiguously. */
-export const ID_PATTERN = /^[A-Za-z0-9_.@-]{1,128}$/
+/**
+ * Ids are short, printable and free of `:` so a channel name parses back unambiguously; `|`
+ * is allowed because identity providers put it in subjects (`auth0|123`).
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.@|-]{1,128}$/
 
 /** Whether `value` may be used as an id inside a channel name. */
 export function isValidId(value: string): boolean {

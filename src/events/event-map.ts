@@ -118,6 +118,7 @@ export interface TableData {
   restaurantId: string
   tableId: string
   capacity: number
+  previousStatus: TableStatus
   status: TableStatus
   changedAt: string
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.js'
-import { createAsyncQueue } from './async-queue.js'
+import { badCursor } from '../errors.js'
+import { type AsyncQueue, createAsyncQueue } from './async-queue.js'
 import type { Bus } from './bus.js'
 import { encodeCursor, type Positions } from './cursor.js'
 import { headSeq, readEvents } from './event-log.js'
@@ -14,7 +15,8 @@ export interface EventStreamOptions {
   readonly channels: readonly string[]
   /**
    * Where to start per channel: events after this seq are replayed from the log. Channels
-   * missing here start live, after the newest event at subscribe time.
+   * missing here start live, after the newest event at subscribe time. A seq past the newest
+   * event fails the stream with `BAD_CURSOR`.
    */
   readonly from?: Positions | undefined
   /** Delivers only events it accepts; skipped events still advance the cursor. */
@@ -29,15 +31,18 @@ export interface EventStreamDeps {
 }
 
 /**
- * Follows `channels` from a position: subscribes to the bus first, replays the log up to the
- * present, then goes live. Every event is delivered once, in seq order per channel, with no
- * gap: events the bus repeats or that the replay already covered are dropped, and a jump in
- * seq (the bus reordered or lost a message) is filled from the log before going on.
+ * Follows `channels` from a position. Resolves once the stream is live: subscribed to the bus
+ * and positioned, so any event committed after it resolves will be delivered. Then replays
+ * the log up to the present (merged across channels in publish order) and goes live. Every
+ * event is delivered once, in seq order per channel, with no gap: events the bus repeats or
+ * the replay already covered are dropped, and a jump in seq (the bus reordered or lost a
+ * message) is filled from the log before going on. Rejects with `BAD_CURSOR` when a start
+ * position is past the newest event.
  */
-export function openEventStream(
+export async function openEventStream(
   { db, bus }: EventStreamDeps,
   { channels, from, filter = () => true, onClose = () => {} }: EventStreamOptions,
-): AsyncIterableIterator<DeliveredEvent> {
+): Promise<AsyncQueue<DeliveredEvent>> {
   const incoming = createAsyncQueue<StoredEvent>()
   const unsubscribes: Array<() => void> = []
   const output = createAsyncQueue<DeliveredEvent>(() => {
@@ -54,10 +59,16 @@ export function openEventStream(
     await output.waitForRoom(MAX_PENDING_DELIVERIES)
   }
 
-  const replay = async (channel: string, untilSeq?: number) => {
+  /** Delivers the events of one channel after its position, up to `untilSeq`. */
+  const fill = async (channel: string, untilSeq: number) => {
     for (;;) {
-      const after = positions.get(channel) ?? 0
-      const page = await readEvents(db, channel, after, REPLAY_PAGE_SIZE, untilSeq)
+      const page = await readEvents(
+        db,
+        channel,
+        positions.get(channel) ?? 0,
+        REPLAY_PAGE_SIZE,
+        untilSeq,
+      )
       for (const event of page) {
         if (output.closed) return
         await deliver(event)
@@ -66,28 +77,62 @@ export function openEventStream(
     }
   }
 
-  const pump = async () => {
-    for (const channel of channels) {
-      const unsubscribe = await bus.subscribe(channel, (message) => {
-        if (message.kind === 'event') incoming.push(message.event)
-      })
-      unsubscribes.push(unsubscribe)
-      if (output.closed) return unsubscribe()
+  /** Delivers everything after the positions, merged across channels by publish time. */
+  const replay = async () => {
+    const pages = new Map<string, StoredEvent[]>()
+    const refill = async (channel: string) => {
+      const page = await readEvents(db, channel, positions.get(channel) ?? 0, REPLAY_PAGE_SIZE)
+      if (page.length > 0) pages.set(channel, page)
+      else pages.delete(channel)
     }
-    for (const channel of channels) {
-      positions.set(channel, from?.get(channel) ?? (await headSeq(db, channel)))
+    for (const channel of channels) await refill(channel)
+    while (pages.size > 0 && !output.closed) {
+      let earliest: StoredEvent | undefined
+      for (const page of pages.values()) {
+        const head = page[0] as StoredEvent
+        if (!earliest || head.publishedAt < earliest.publishedAt) earliest = head
+      }
+      const event = earliest as StoredEvent
+      const page = pages.get(event.channel) as StoredEvent[]
+      page.shift()
+      await deliver(event)
+      if (page.length === 0) await refill(event.channel)
     }
-    for (const channel of channels) await replay(channel)
+  }
+
+  const follow = async () => {
+    await replay()
     for await (const event of incoming) {
       const last = positions.get(event.channel)
       if (last === undefined || event.seq <= last) continue
-      if (event.seq > last + 1) await replay(event.channel, event.seq - 1)
+      if (event.seq > last + 1) await fill(event.channel, event.seq - 1)
       if (output.closed) return
       await deliver(event)
     }
   }
 
-  pump().then(
+  try {
+    for (const channel of channels) {
+      unsubscribes.push(
+        await bus.subscribe(channel, (message) => {
+          if (message.kind === 'event') incoming.push(message.event)
+        }),
+      )
+    }
+    for (const channel of channels) {
+      const head = await headSeq(db, channel)
+      const after = from?.get(channel)
+      // A position past the head cannot come from this log (a forged cursor, or one kept
+      // across a restore from an older backup); following it would silently skip every event
+      // up to that seq, so the stream fails instead.
+      if (after !== undefined && after > head) throw badCursor('it is ahead of the event log')
+      positions.set(channel, after ?? head)
+    }
+  } catch (error) {
+    await output.return()
+    throw error
+  }
+  follow().then(
     () => output.end(),
     (error: unknown) => output.fail(error),
   )

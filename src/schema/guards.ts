@@ -28,7 +28,7 @@ export function checkId(field: string, value: string): string {
   if (!isValidId(value)) {
     throw badInput(
       field,
-      `expected 1-128 characters of A-Z a-z 0-9 _ . @ -, got ${JSON.stringify(value.slice(0, 40))}`,
+      `expected 1-128 characters of A-Z a-z 0-9 _ . @ | -, got ${JSON.stringify(value.slice(0, 40))}`,
     )
   }
   return value

@@ -33,12 +33,12 @@ export async function followChannels<T extends EventType = EventType>(
     from = new Map([...decoded].filter(([channel]) => names.includes(channel)))
     if (from.size === 0) throw badCursor('it belongs to another subscription')
   }
-  return openEventStream(ctx.services, {
+  return (await openEventStream(ctx.services, {
     channels: names,
     from,
     filter: types ? (event) => types.includes(event.type) : undefined,
     onClose: ctx.services.activity.streamOpened(),
-  }) as AsyncIterableIterator<DeliveredEvent<T>>
+  })) as AsyncIterableIterator<DeliveredEvent<T>>
 }
 
 /**

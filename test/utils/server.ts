@@ -23,6 +23,11 @@ export interface TestServerOptions {
   readonly dataDir?: string
   /** Extra environment, e.g. `STATS_INTERVAL_MS`. */
   readonly env?: Readonly<Record<string, string>>
+  /**
+   * Verify tokens with `TEST_SECRET` (default true). False leaves `JWT_SECRET` unset, for a
+   * server given `JWT_JWKS_URL` in `env` (the config refuses both at once).
+   */
+  readonly withTestSecret?: boolean
 }
 
 /** A fresh temporary directory for an embedded database; removed by `removeDataDir`. */
@@ -42,10 +47,11 @@ export function removeDataDir(dir: string): Promise<void> {
 export async function startTestServer({
   dataDir,
   env = {},
+  withTestSecret = true,
 }: TestServerOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? (await makeDataDir())
   const config = loadConfig({
-    JWT_SECRET: TEST_SECRET,
+    ...(withTestSecret ? { JWT_SECRET: TEST_SECRET } : {}),
     DATA_DIR: dir,
     PORT: '0',
     HOST: '127.0.0.1',

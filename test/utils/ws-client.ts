@@ -114,3 +114,50 @@ export function subscribe<TData, TVariables extends Record<string, unknown>>(
     unsubscribe,
   }
 }
+
+/** How a client's socket closed. */
+export interface Closed {
+  readonly code: number
+  readonly reason: string
+  /** `Date.now()` when the client saw the close. */
+  readonly at: number
+}
+
+/**
+ * Resolves when `client`'s socket next closes, with its code and reason. Call it right after
+ * `connectClient`, before the socket can close.
+ */
+export function nextClose(client: Client): Promise<Closed> {
+  return new Promise((resolve) => {
+    const off = client.on('closed', (event) => {
+      off()
+      const { code, reason } = event as { code: number; reason: string }
+      resolve({ code, reason: String(reason), at: Date.now() })
+    })
+  })
+}
+
+/** Resolves once `client` got `connection_ack`; rejects when it closes first. */
+export function connected(client: Client): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const offConnected = client.on('connected', () => {
+      offConnected()
+      offClosed()
+      resolve()
+    })
+    const offClosed = client.on('closed', (event) => {
+      offConnected()
+      offClosed()
+      reject(new Error(`closed before ack: ${(event as { code: number }).code}`))
+    })
+  })
+}
+
+/** A `ws` WebSocket class that sends `headers` with the upgrade request (e.g. Authorization). */
+export function webSocketWithHeaders(headers: Readonly<Record<string, string>>): typeof WebSocket {
+  return class extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[]) {
+      super(address, protocols, { headers: { ...headers } })
+    }
+  } as typeof WebSocket
+}

@@ -7,8 +7,10 @@ create table if not exists orders (
   status text not null,
   tracking_number text,
   total numeric(12, 2),
+  created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
 
 create index if not exists orders_seller_idx on orders (seller_id, updated_at desc);
+
 create index if not exists orders_buyer_idx on orders (buyer_id, updated_at desc);

@@ -1,0 +1,133 @@
+import { badInput } from '../errors.js'
+import { type ChannelRef, channelName } from '../events/channels.js'
+import { encodeCursor } from '../events/cursor.js'
+import { readLatestEvents } from '../events/event-log.js'
+import type { Json } from '../events/event-map.js'
+import type { StoredEvent } from '../events/stored-event.js'
+import { builder } from './builder.js'
+import { EventInterface, type EventView, toEventView } from './event-interface.js'
+import { checkId, readerOf } from './guards.js'
+import { followChannels } from './streams.js'
+
+const roomChannel = (room: string): ChannelRef => ({ kind: 'room', room })
+
+const MAX_BODY_LENGTH = 4_000
+/** Serialized size limit of opaque JSON carried in events (`meta`, notification `data`). */
+export const MAX_JSON_BYTES = 8 * 1_024
+const MAX_HISTORY = 500
+
+/**
+ * Checks that opaque JSON stays small once serialized; `BAD_USER_INPUT` naming the field
+ * otherwise. Returns the value with `undefined` turned into `null`.
+ */
+export function checkJsonSize(field: string, value: Json | null | undefined): Json {
+  const json = value ?? null
+  const bytes = Buffer.byteLength(JSON.stringify(json))
+  if (bytes > MAX_JSON_BYTES) {
+    throw badInput(field, `expected at most ${MAX_JSON_BYTES} bytes of JSON, got ${bytes}`)
+  }
+  return json
+}
+
+const RoomMessage = builder.objectRef<EventView<'room.message'>>('RoomMessage').implement({
+  description: 'A message in a room, in the envelope {from, room, ts, body, meta}.',
+  interfaces: [EventInterface],
+  fields: (t) => ({
+    from: t.exposeID('from', { description: 'The `sub` of the token that sent it.' }),
+    room: t.exposeString('room'),
+    ts: t.expose('ts', { type: 'DateTime', description: 'When the gateway accepted it.' }),
+    body: t.exposeString('body'),
+    meta: t.expose('meta', {
+      type: 'JSON',
+      nullable: true,
+      description: 'Whatever JSON the sender attached.',
+    }),
+  }),
+})
+
+/** A logged room message with the cursor to follow the room from right after it. */
+function toHistoryView(event: StoredEvent<'room.message'>): EventView<'room.message'> {
+  return toEventView({ ...event, cursor: encodeCursor(new Map([[event.channel, event.seq]])) })
+}
+
+builder.queryFields((t) => ({
+  roomHistory: t.field({
+    type: [RoomMessage],
+    description:
+      "A room's latest messages, oldest first; the last one's cursor resumes `roomMessage` right after it.",
+    args: {
+      room: t.arg.string({ required: true }),
+      last: t.arg.int({ defaultValue: 50, description: `How many (1-${MAX_HISTORY}).` }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const room = checkId('room', args.room)
+      const last = args.last ?? 50
+      if (!(last >= 1 && last <= MAX_HISTORY)) {
+        throw badInput('last', `expected 1 to ${MAX_HISTORY}, got ${last}`)
+      }
+      await readerOf(ctx, [roomChannel(room)])
+      const events = await readLatestEvents(ctx.services.db, channelName(roomChannel(room)), last)
+      // Only rooms ever get room events, so the cast names what the channel holds.
+      return events.map((event) => toHistoryView(event as StoredEvent<'room.message'>))
+    },
+  }),
+}))
+
+const SendRoomMessageInput = builder.inputType('SendRoomMessageInput', {
+  fields: (t) => ({
+    room: t.string({ required: true }),
+    body: t.string({ required: true, description: `1 to ${MAX_BODY_LENGTH} characters.` }),
+    meta: t.field({
+      type: 'JSON',
+      description: `Any JSON, at most ${MAX_JSON_BYTES} bytes serialized.`,
+    }),
+  }),
+})
+
+builder.mutationFields((t) => ({
+  sendRoomMessage: t.field({
+    type: RoomMessage,
+    description: 'Sends a message to a room the viewer may read; `from` is the token subject.',
+    args: { input: t.arg({ type: SendRoomMessageInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const room = checkId('input.room', input.room)
+      const viewer = await readerOf(ctx, [roomChannel(room)])
+      if (!input.body.trim()) throw badInput('input.body', 'must not be empty')
+      if (input.body.length > MAX_BODY_LENGTH) {
+        throw badInput(
+          'input.body',
+          `expected at most ${MAX_BODY_LENGTH} characters, got ${input.body.length}`,
+        )
+      }
+      const meta = checkJsonSize('input.meta', input.meta)
+      const event = await ctx.services.publisher.publish((scope) =>
+        scope.append(roomChannel(room), 'room.message', {
+          from: viewer.sub,
+          room,
+          ts: new Date().toISOString(),
+          body: input.body,
+          meta,
+        }),
+      )
+      return toEventView(event)
+    },
+  }),
+}))
+
+builder.subscriptionFields((t) => ({
+  roomMessage: t.field({
+    type: RoomMessage,
+    description: "A room's messages, resumable with `after`.",
+    args: {
+      room: t.arg.string({ required: true }),
+      after: t.arg.string({
+        description: 'Cursor of the last message received; replays what followed.',
+      }),
+    },
+    subscribe: (_root, args, ctx) => {
+      const room = checkId('room', args.room)
+      return followChannels<'room.message'>(ctx, [roomChannel(room)], { after: args.after })
+    },
+    resolve: (event) => toEventView(event),
+  }),
+}))

@@ -9,6 +9,7 @@ import './notifications.js'
 import './rooms.js'
 import './appointments.js'
 import './reservations.js'
+import './restaurant-chat.js'
 
 /** The whole schema, fields sorted so the printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema())

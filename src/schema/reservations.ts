@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { canRead } from '../auth/channel-access.js'
 import type { Context } from '../context.js'
 import type { Queryable } from '../db/database.js'
 import {
-  type ChatMessage,
   findReservationForUpdate,
   findRestaurant,
   findTable,
-  insertChatMessage,
   insertReservation,
-  listChatMessages,
   listReservationsToday,
   listTables,
   type Reservation,
@@ -19,9 +15,8 @@ import {
   updateReservation,
   upsertRestaurant,
 } from '../db/projections/reservations.js'
-import { badInput, forbidden, notFound } from '../errors.js'
-import { type ChannelRef, channelName } from '../events/channels.js'
-import { encodeCursor } from '../events/cursor.js'
+import { badInput, notFound } from '../errors.js'
+import type { ChannelRef } from '../events/channels.js'
 import {
   type EventType,
   RESERVATION_STATUSES,
@@ -31,7 +26,7 @@ import {
 } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
-import { checkId, publisherOf, readerOf, viewerOf } from './guards.js'
+import { checkId, publisherOf, readerOf } from './guards.js'
 import { type FollowOptions, followChannels } from './streams.js'
 
 const reservationsChannel = (restaurantId: string): ChannelRef => ({
@@ -42,15 +37,8 @@ const tablesChannel = (restaurantId: string): ChannelRef => ({
   kind: 'restaurantTables',
   restaurantId,
 })
-const chatChannel = (restaurantId: string, clientId: string): ChannelRef => ({
-  kind: 'restaurantChat',
-  restaurantId,
-  clientId,
-})
 
 const MAX_CAPACITY = 100
-const MAX_CHAT_BODY = 2_000 // characters
-const MAX_CHAT_HISTORY = 500
 
 /** Where each status may go next; SEATED and CANCELLED are final. */
 const NEXT_STATUSES: Readonly<Record<ReservationStatus, readonly ReservationStatus[]>> = {
@@ -175,24 +163,8 @@ const TableUpdated = builder
     }),
   })
 
-const RestaurantChatMessage = builder
-  .objectRef<EventView<'restaurant.chatMessage'>>('RestaurantChatMessage')
-  .implement({
-    description: 'A message in the chat between one client and a restaurant.',
-    interfaces: [EventInterface],
-    fields: (t) => ({
-      restaurantId: t.exposeID('restaurantId'),
-      clientId: t.exposeID('clientId', { description: 'The client whose chat this is.' }),
-      messageId: t.exposeID('messageId'),
-      fromUserId: t.exposeID('fromUserId', { description: "The sender's token `sub`." }),
-      fromRole: t.exposeString('fromRole', { description: "The sender's token role." }),
-      body: t.exposeString('body'),
-      sentAt: t.expose('sentAt', { type: 'DateTime' }),
-    }),
-  })
-
 /** Loads a restaurant; `NOT_FOUND` is asked only after authorization passed. */
-async function requireRestaurant(db: Queryable, restaurantId: string): Promise<Restaurant> {
+export async function requireRestaurant(db: Queryable, restaurantId: string): Promise<Restaurant> {
   const restaurant = await findRestaurant(db, restaurantId)
   if (!restaurant) throw notFound(`restaurant "${restaurantId}"`)
   return restaurant
@@ -213,7 +185,7 @@ async function checkTable(
 }
 
 /** Authorizes `channel`, checks the restaurant exists, then follows it from `after`. */
-async function followRestaurant<T extends EventType>(
+export async function followRestaurant<T extends EventType>(
   ctx: Context,
   restaurantId: string,
   channel: ChannelRef,
@@ -241,17 +213,14 @@ const toEventData = (
   changedAt,
 })
 
-/** A kept chat message as the event that carried it, with the cursor to resume after it. */
-function toChatView(message: ChatMessage): EventView<'restaurant.chatMessage'> {
-  const { seq, publishedAt, ...data } = message
-  const channel = channelName(chatChannel(message.restaurantId, message.clientId))
-  const cursor = encodeCursor(new Map([[channel, seq]]))
-  return { ...data, eventType: 'restaurant.chatMessage', channel, seq, cursor, publishedAt }
-}
+/** Checks an `ID` argument (string or number) with `checkId`; `BAD_USER_INPUT` naming `field`. */
+export const idArg = (field: string, value: string | number) => checkId(field, String(value))
 
-const idArg = (field: string, value: string | number) => checkId(field, String(value))
-const nowIso = () => new Date().toISOString()
-const checkCount = (field: string, value: number, max: number) => {
+/** The current time as an ISO 8601 string. */
+export const nowIso = () => new Date().toISOString()
+
+/** Checks `value` is a whole number from 1 to `max`; `BAD_USER_INPUT` naming `field` otherwise. */
+export const checkCount = (field: string, value: number, max: number) => {
   if (!(Number.isInteger(value) && value >= 1 && value <= max)) {
     throw badInput(field, `expected 1 to ${max}, got ${value}`)
   }
@@ -267,24 +236,6 @@ builder.queryFields((t) => ({
       const restaurantId = idArg('restaurantId', args.restaurantId)
       await readerOf(ctx, [reservationsChannel(restaurantId), tablesChannel(restaurantId)])
       return requireRestaurant(ctx.services.db, restaurantId)
-    },
-  }),
-  chatHistory: t.field({
-    type: [RestaurantChatMessage],
-    description: 'The newest messages of a client-restaurant chat, oldest first, with cursors.',
-    args: {
-      restaurantId: t.arg.id({ required: true }),
-      clientId: t.arg.id({ required: true }),
-      last: t.arg.int({ defaultValue: 50, description: `How many (1-${MAX_CHAT_HISTORY}).` }),
-    },
-    resolve: async (_root, args, ctx) => {
-      const restaurantId = idArg('restaurantId', args.restaurantId)
-      const clientId = idArg('clientId', args.clientId)
-      const last = checkCount('last', args.last ?? 50, MAX_CHAT_HISTORY)
-      await readerOf(ctx, [chatChannel(restaurantId, clientId)])
-      await requireRestaurant(ctx.services.db, restaurantId)
-      const messages = await listChatMessages(ctx.services.db, restaurantId, clientId, last)
-      return messages.map(toChatView)
     },
   }),
 }))
@@ -340,14 +291,6 @@ const SetTableStatusInput = builder.inputType('SetTableStatusInput', {
     restaurantId: t.id({ required: true }),
     tableId: t.id({ required: true }),
     status: t.field({ type: TableStatusEnum, required: true }),
-  }),
-})
-
-const SendChatMessageInput = builder.inputType('SendChatMessageInput', {
-  fields: (t) => ({
-    restaurantId: t.id({ required: true }),
-    clientId: t.id({ required: true, description: 'The client whose chat this is.' }),
-    body: t.string({ required: true, description: `1-${MAX_CHAT_BODY} characters.` }),
   }),
 })
 
@@ -479,45 +422,10 @@ builder.mutationFields((t) => ({
       return toEventView(event)
     },
   }),
-  sendChatMessage: t.field({
-    type: RestaurantChatMessage,
-    description:
-      'Sends a message in a client-restaurant chat, as that client, the restaurant staff or a backend.',
-    args: { input: t.arg({ type: SendChatMessageInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const viewer = viewerOf(ctx)
-      const restaurantId = idArg('input.restaurantId', input.restaurantId)
-      const clientId = idArg('input.clientId', input.clientId)
-      const channel = chatChannel(restaurantId, clientId)
-      // Whoever may read a chat takes part in it: the client, the restaurant, backends.
-      if (!(await canRead(viewer, channel, ctx.services.lookups))) {
-        throw forbidden('send messages in this chat')
-      }
-      const length = [...input.body].length
-      if (!input.body.trim() || length > MAX_CHAT_BODY) {
-        throw badInput('input.body', `expected 1 to ${MAX_CHAT_BODY} characters, got ${length}`)
-      }
-      const event = await ctx.services.publisher.publish(async (scope) => {
-        await requireRestaurant(scope.tx, restaurantId)
-        const appended = await scope.append(channel, 'restaurant.chatMessage', {
-          restaurantId,
-          clientId,
-          messageId: randomUUID(),
-          fromUserId: viewer.sub,
-          fromRole: viewer.role,
-          body: input.body,
-          sentAt: nowIso(),
-        })
-        const { seq, publishedAt } = appended
-        await insertChatMessage(scope.tx, { ...appended.data, seq, publishedAt })
-        return appended
-      })
-      return toEventView(event)
-    },
-  }),
 }))
 
-const AFTER_DESCRIPTION = 'Cursor of the last event received; replays what followed.'
+/** Description of the `after:` argument of the restaurant subscriptions. */
+export const AFTER_DESCRIPTION = 'Cursor of the last event received; replays what followed.'
 
 builder.subscriptionFields((t) => ({
   reservationCreated: t.field({
@@ -569,26 +477,6 @@ builder.subscriptionFields((t) => ({
         ctx,
         restaurantId,
         tablesChannel(restaurantId),
-        { after: args.after },
-      )
-    },
-    resolve: (event) => toEventView(event),
-  }),
-  chatMessage: t.field({
-    type: RestaurantChatMessage,
-    description: 'Messages of one client-restaurant chat, resumable with `after`.',
-    args: {
-      restaurantId: t.arg.id({ required: true }),
-      clientId: t.arg.id({ required: true }),
-      after: t.arg.string({ description: AFTER_DESCRIPTION }),
-    },
-    subscribe: (_root, args, ctx) => {
-      const restaurantId = idArg('restaurantId', args.restaurantId)
-      const clientId = idArg('clientId', args.clientId)
-      return followRestaurant<'restaurant.chatMessage'>(
-        ctx,
-        restaurantId,
-        chatChannel(restaurantId, clientId),
         { after: args.after },
       )
     },

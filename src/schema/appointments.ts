@@ -21,6 +21,7 @@ import {
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { AFTER_DESCRIPTION, idArg, trimmedOrNull } from './inputs.js'
 import { followChannels, followSnapshot } from './streams.js'
 
 const appointmentsChannel = (businessId: string): ChannelRef => ({
@@ -124,15 +125,13 @@ async function requireBusiness(db: Queryable, businessId: string): Promise<Busin
   return business
 }
 
-const trimmedOrNull = (value: string | null | undefined) => (value?.trim() ? value.trim() : null)
-
 builder.queryFields((t) => ({
   business: t.field({
     type: BusinessRef,
     description: 'A business with its live stats and upcoming appointments.',
     args: { businessId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const businessId = checkId('businessId', String(args.businessId))
+      const businessId = idArg('businessId', args.businessId)
       await readerOf(ctx, [appointmentsChannel(businessId)])
       return requireBusiness(ctx.services.db, businessId)
     },
@@ -142,7 +141,7 @@ builder.queryFields((t) => ({
     description: 'Current appointment counts of a business.',
     args: { businessId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const businessId = checkId('businessId', String(args.businessId))
+      const businessId = idArg('businessId', args.businessId)
       await readerOf(ctx, [statsChannel(businessId)])
       await requireBusiness(ctx.services.db, businessId)
       return businessStats(ctx.services.db, businessId)
@@ -179,7 +178,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpsertBusinessInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const businessId = checkId('input.businessId', String(input.businessId))
+      const businessId = idArg('input.businessId', input.businessId)
       const name = input.name.trim()
       if (!name) throw badInput('input.name', 'must not be empty')
       return ctx.services.publisher.publish(async (scope) => {
@@ -195,8 +194,8 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: PublishAppointmentInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const businessId = checkId('input.businessId', String(input.businessId))
-      const appointmentId = checkId('input.appointmentId', String(input.appointmentId))
+      const businessId = idArg('input.businessId', input.businessId)
+      const appointmentId = idArg('input.appointmentId', input.appointmentId)
       const clientId = input.clientId == null ? null : checkId('input.clientId', input.clientId)
       const clientName = trimmedOrNull(input.clientName)
       if (input.clientName != null && !clientName) {
@@ -260,12 +259,10 @@ builder.subscriptionFields((t) => ({
     description: "Every change to a business's appointments, resumable with `after`.",
     args: {
       businessId: t.arg.id({ required: true }),
-      after: t.arg.string({
-        description: 'Cursor of the last event received; replays what followed.',
-      }),
+      after: t.arg.string({ description: AFTER_DESCRIPTION }),
     },
     subscribe: async (_root, args, ctx) => {
-      const businessId = checkId('businessId', String(args.businessId))
+      const businessId = idArg('businessId', args.businessId)
       await readerOf(ctx, [appointmentsChannel(businessId)])
       await requireBusiness(ctx.services.db, businessId)
       return followChannels<'appointment.changed'>(ctx, [appointmentsChannel(businessId)], {
@@ -279,7 +276,7 @@ builder.subscriptionFields((t) => ({
     description: `The business's stats now, then after each change (coalesced to one message per interval).`,
     args: { businessId: t.arg.id({ required: true }) },
     subscribe: async (_root, args, ctx) => {
-      const businessId = checkId('businessId', String(args.businessId))
+      const businessId = idArg('businessId', args.businessId)
       await readerOf(ctx, [statsChannel(businessId)])
       await requireBusiness(ctx.services.db, businessId)
       return followSnapshot(ctx, statsChannel(businessId), () =>

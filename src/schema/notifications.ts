@@ -16,8 +16,8 @@ import { type ChannelRef, isRole, ROLES } from '../events/channels.js'
 import { ALERT_LEVELS, NOTIFICATION_AUDIENCES } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
-import { checkId, publisherOf, viewerOf } from './guards.js'
-import { checkJsonSize, MAX_JSON_BYTES } from './rooms.js'
+import { publisherOf, viewerOf } from './guards.js'
+import { checkJsonSize, idArg, MAX_JSON_BYTES } from './inputs.js'
 import { followChannels } from './streams.js'
 
 const MAX_TITLE_LENGTH = 200
@@ -187,7 +187,7 @@ function addresseeOf(input: {
     throw badInput('input', 'give exactly one of userId, role or everyone: true')
   }
   if (input.userId != null) {
-    const userId = checkId('input.userId', String(input.userId))
+    const userId = idArg('input.userId', input.userId)
     return { audience: 'USER', target: userId, channel: { kind: 'userNotifications', userId } }
   }
   if (input.role != null) {

@@ -12,6 +12,7 @@ import { DELIVERY_STATUSES, ORDER_STATUSES } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { AFTER_DESCRIPTION, idArg, nowIso, trimmedOrNull } from './inputs.js'
 import { followChannels } from './streams.js'
 
 const orderChannel = (orderId: string): ChannelRef => ({ kind: 'order', orderId })
@@ -118,9 +119,6 @@ async function requireOrder(db: Queryable, orderId: string): Promise<Order> {
   return order
 }
 
-const nowIso = () => new Date().toISOString()
-const trimmedOrNull = (value: string | null | undefined) => (value?.trim() ? value.trim() : null)
-
 function checkText(field: string, value: string): string {
   const text = value.trim()
   if (!text) throw badInput(field, 'must not be empty')
@@ -148,7 +146,7 @@ builder.queryFields((t) => ({
     description: 'An order, for its seller, buyer, courier or a backend.',
     args: { orderId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const orderId = checkId('orderId', String(args.orderId))
+      const orderId = idArg('orderId', args.orderId)
       await readerOf(ctx, [orderChannel(orderId)])
       return requireOrder(ctx.services.db, orderId)
     },
@@ -161,7 +159,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 50, description: `How many (1-${MAX_SELLER_ORDERS}).` }),
     },
     resolve: async (_root, args, ctx) => {
-      const sellerId = checkId('sellerId', String(args.sellerId))
+      const sellerId = idArg('sellerId', args.sellerId)
       const first = args.first ?? 50
       if (!(first >= 1 && first <= MAX_SELLER_ORDERS)) {
         throw badInput('first', `expected 1 to ${MAX_SELLER_ORDERS}, got ${first}`)
@@ -212,9 +210,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: PublishOrderUpdateInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const orderId = checkId('input.orderId', String(input.orderId))
-      const sellerId = checkId('input.sellerId', String(input.sellerId))
-      const buyerId = checkId('input.buyerId', String(input.buyerId))
+      const orderId = idArg('input.orderId', input.orderId)
+      const sellerId = idArg('input.sellerId', input.sellerId)
+      const buyerId = idArg('input.buyerId', input.buyerId)
       const total = input.total ?? null
       if (total !== null && !(Number.isFinite(total) && total >= 0)) {
         throw badInput('input.total', `expected a non-negative amount, got ${total}`)
@@ -258,8 +256,8 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: PublishInventoryAlertInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const sellerId = checkId('input.sellerId', String(input.sellerId))
-      const productId = checkId('input.productId', String(input.productId))
+      const sellerId = idArg('input.sellerId', input.sellerId)
+      const productId = idArg('input.productId', input.productId)
       const data = {
         sellerId,
         productId,
@@ -281,8 +279,8 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: PublishDeliveryUpdateInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const orderId = checkId('input.orderId', String(input.orderId))
-      const courierId = checkId('input.courierId', String(input.courierId))
+      const orderId = idArg('input.orderId', input.orderId)
+      const courierId = idArg('input.courierId', input.courierId)
       const at = nowIso()
       const data = {
         orderId,
@@ -314,16 +312,14 @@ builder.subscriptionFields((t) => ({
     args: {
       orderId: t.arg.id(),
       sellerId: t.arg.id(),
-      after: t.arg.string({
-        description: 'Cursor of the last event received; replays what followed.',
-      }),
+      after: t.arg.string({ description: AFTER_DESCRIPTION }),
     },
     subscribe: async (_root, args, ctx) => {
       if ((args.orderId == null) === (args.sellerId == null)) {
         throw badInput('orderId', 'give exactly one of orderId or sellerId')
       }
       if (args.sellerId != null) {
-        const sellerId = checkId('sellerId', String(args.sellerId))
+        const sellerId = idArg('sellerId', args.sellerId)
         return followChannels<OrderEventType>(ctx, [sellerOrdersChannel(sellerId)], {
           after: args.after,
         })
@@ -340,12 +336,10 @@ builder.subscriptionFields((t) => ({
     description: "Low-stock alerts of a seller's products, resumable with `after`.",
     args: {
       sellerId: t.arg.id({ required: true }),
-      after: t.arg.string({
-        description: 'Cursor of the last event received; replays what followed.',
-      }),
+      after: t.arg.string({ description: AFTER_DESCRIPTION }),
     },
     subscribe: (_root, args, ctx) => {
-      const sellerId = checkId('sellerId', String(args.sellerId))
+      const sellerId = idArg('sellerId', args.sellerId)
       return followChannels<'order.inventoryAlert'>(ctx, [inventoryChannel(sellerId)], {
         after: args.after,
       })
@@ -357,12 +351,10 @@ builder.subscriptionFields((t) => ({
     description: "Progress of a courier's deliveries, for that courier; resumable with `after`.",
     args: {
       courierId: t.arg.id({ required: true }),
-      after: t.arg.string({
-        description: 'Cursor of the last event received; replays what followed.',
-      }),
+      after: t.arg.string({ description: AFTER_DESCRIPTION }),
     },
     subscribe: (_root, args, ctx) => {
-      const courierId = checkId('courierId', String(args.courierId))
+      const courierId = idArg('courierId', args.courierId)
       return followChannels<'order.deliveryUpdated'>(ctx, [deliveriesChannel(courierId)], {
         after: args.after,
       })

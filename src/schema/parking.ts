@@ -17,6 +17,7 @@ import type { PublishScope } from '../events/publisher.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { AFTER_DESCRIPTION, idArg, nowIso, trimmedOrNull } from './inputs.js'
 import { followChannels, followSnapshot } from './streams.js'
 
 const parkingChannel = (lotId: string): ChannelRef => ({ kind: 'lotParking', lotId })
@@ -187,16 +188,13 @@ async function checkOccupancy(scope: PublishScope, lotId: string, at: string): P
   })
 }
 
-const nowIso = () => new Date().toISOString()
-const trimmedOrNull = (value: string | null | undefined) => (value?.trim() ? value.trim() : null)
-
 builder.queryFields((t) => ({
   lot: t.field({
     type: LotRef,
     description: 'A parking lot with its spaces and live stats.',
     args: { lotId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const lotId = checkId('lotId', String(args.lotId))
+      const lotId = idArg('lotId', args.lotId)
       await readerOf(ctx, [parkingChannel(lotId)])
       return requireLot({ tx: ctx.services.db }, lotId)
     },
@@ -206,7 +204,7 @@ builder.queryFields((t) => ({
     description: 'Current counts and revenue of a lot.',
     args: { lotId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const lotId = checkId('lotId', String(args.lotId))
+      const lotId = idArg('lotId', args.lotId)
       await readerOf(ctx, [statsChannel(lotId)])
       await requireLot({ tx: ctx.services.db }, lotId)
       return lotStats(ctx.services.db, lotId)
@@ -275,7 +273,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpsertLotInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const lotId = checkId('input.lotId', String(input.lotId))
+      const lotId = idArg('input.lotId', input.lotId)
       const threshold = input.alertThreshold ?? null
       if (threshold !== null && !(threshold > 0 && threshold <= 1)) {
         throw badInput('input.alertThreshold', `expected a number in (0, 1], got ${threshold}`)
@@ -301,7 +299,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SetSpaceStateInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const lotId = checkId('input.lotId', String(input.lotId))
+      const lotId = idArg('input.lotId', input.lotId)
       const at = nowIso()
       const event = await ctx.services.publisher.publish(async (scope) => {
         await requireLot(scope, lotId)
@@ -337,7 +335,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: IssueTicketInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const lotId = checkId('input.lotId', String(input.lotId))
+      const lotId = idArg('input.lotId', input.lotId)
       const ticketId = checkId(
         'input.ticketId',
         input.ticketId ? String(input.ticketId) : randomUUID(),
@@ -374,8 +372,8 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CompletePaymentInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const lotId = checkId('input.lotId', String(input.lotId))
-      const ticketId = checkId('input.ticketId', String(input.ticketId))
+      const lotId = idArg('input.lotId', input.lotId)
+      const ticketId = idArg('input.ticketId', input.ticketId)
       if (!(Number.isFinite(input.amount) && input.amount >= 0)) {
         throw badInput('input.amount', `expected a non-negative amount, got ${input.amount}`)
       }
@@ -402,7 +400,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: RaiseParkingAlertInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       publisherOf(ctx)
-      const lotId = checkId('input.lotId', String(input.lotId))
+      const lotId = idArg('input.lotId', input.lotId)
       if (!input.message.trim()) throw badInput('input.message', 'must not be empty')
       const event = await ctx.services.publisher.publish(async (scope) => {
         await requireLot(scope, lotId)
@@ -426,12 +424,10 @@ builder.subscriptionFields((t) => ({
     description: 'Space changes, tickets, payments and alerts of a lot, resumable with `after`.',
     args: {
       lotId: t.arg.id({ required: true }),
-      after: t.arg.string({
-        description: 'Cursor of the last event received; replays what followed.',
-      }),
+      after: t.arg.string({ description: AFTER_DESCRIPTION }),
     },
     subscribe: async (_root, args, ctx) => {
-      const lotId = checkId('lotId', String(args.lotId))
+      const lotId = idArg('lotId', args.lotId)
       await readerOf(ctx, [parkingChannel(lotId)])
       await requireLot({ tx: ctx.services.db }, lotId)
       return followChannels<ParkingEventType>(ctx, [parkingChannel(lotId)], { after: args.after })
@@ -443,7 +439,7 @@ builder.subscriptionFields((t) => ({
     description: `The lot's stats now, then after each change (coalesced to one message per interval).`,
     args: { lotId: t.arg.id({ required: true }) },
     subscribe: async (_root, args, ctx) => {
-      const lotId = checkId('lotId', String(args.lotId))
+      const lotId = idArg('lotId', args.lotId)
       await readerOf(ctx, [statsChannel(lotId)])
       await requireLot({ tx: ctx.services.db }, lotId)
       return followSnapshot(ctx, statsChannel(lotId), () => lotStats(ctx.services.db, lotId))

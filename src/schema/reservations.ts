@@ -26,7 +26,8 @@ import {
 } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
-import { checkId, publisherOf, readerOf } from './guards.js'
+import { publisherOf, readerOf } from './guards.js'
+import { AFTER_DESCRIPTION, checkCount, idArg, nowIso } from './inputs.js'
 import { type FollowOptions, followChannels } from './streams.js'
 
 const reservationsChannel = (restaurantId: string): ChannelRef => ({
@@ -212,20 +213,6 @@ const toEventData = (
   previousStatus,
   changedAt,
 })
-
-/** Checks an `ID` argument (string or number) with `checkId`; `BAD_USER_INPUT` naming `field`. */
-export const idArg = (field: string, value: string | number) => checkId(field, String(value))
-
-/** The current time as an ISO 8601 string. */
-export const nowIso = () => new Date().toISOString()
-
-/** Checks `value` is a whole number from 1 to `max`; `BAD_USER_INPUT` naming `field` otherwise. */
-export const checkCount = (field: string, value: number, max: number) => {
-  if (!(Number.isInteger(value) && value >= 1 && value <= max)) {
-    throw badInput(field, `expected 1 to ${max}, got ${value}`)
-  }
-  return value
-}
 
 builder.queryFields((t) => ({
   restaurant: t.field({
@@ -423,9 +410,6 @@ builder.mutationFields((t) => ({
     },
   }),
 }))
-
-/** Description of the `after:` argument of the restaurant subscriptions. */
-export const AFTER_DESCRIPTION = 'Cursor of the last event received; replays what followed.'
 
 builder.subscriptionFields((t) => ({
   reservationCreated: t.field({

@@ -11,14 +11,8 @@ import { encodeCursor } from '../events/cursor.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { readerOf, viewerOf } from './guards.js'
-import {
-  AFTER_DESCRIPTION,
-  checkCount,
-  followRestaurant,
-  idArg,
-  nowIso,
-  requireRestaurant,
-} from './reservations.js'
+import { AFTER_DESCRIPTION, checkCount, idArg, nowIso } from './inputs.js'
+import { followRestaurant, requireRestaurant } from './reservations.js'
 
 const chatChannel = (restaurantId: string, clientId: string): ChannelRef => ({
   kind: 'restaurantChat',

@@ -2,32 +2,17 @@ import { badInput } from '../errors.js'
 import { type ChannelRef, channelName } from '../events/channels.js'
 import { encodeCursor } from '../events/cursor.js'
 import { readLatestEvents } from '../events/event-log.js'
-import type { Json } from '../events/event-map.js'
 import type { StoredEvent } from '../events/stored-event.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { checkId, readerOf } from './guards.js'
+import { checkJsonSize, MAX_JSON_BYTES } from './inputs.js'
 import { followChannels } from './streams.js'
 
 const roomChannel = (room: string): ChannelRef => ({ kind: 'room', room })
 
 const MAX_BODY_LENGTH = 4_000
-/** Serialized size limit of opaque JSON carried in events (`meta`, notification `data`). */
-export const MAX_JSON_BYTES = 8 * 1_024
 const MAX_HISTORY = 500
-
-/**
- * Checks that opaque JSON stays small once serialized; `BAD_USER_INPUT` naming the field
- * otherwise. Returns the value with `undefined` turned into `null`.
- */
-export function checkJsonSize(field: string, value: Json | null | undefined): Json {
-  const json = value ?? null
-  const bytes = Buffer.byteLength(JSON.stringify(json))
-  if (bytes > MAX_JSON_BYTES) {
-    throw badInput(field, `expected at most ${MAX_JSON_BYTES} bytes of JSON, got ${bytes}`)
-  }
-  return json
-}
 
 const RoomMessage = builder.objectRef<EventView<'room.message'>>('RoomMessage').implement({
   description: 'A message in a room, in the envelope {from, room, ts, body, meta}.',

@@ -1,5 +1,6 @@
 import type { AppointmentStatus } from '../../events/event-map.js'
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 export interface Business {
   readonly id: string
@@ -41,8 +42,6 @@ interface AppointmentRow {
   updated_at: Date | string
 }
 
-const iso = (value: Date | string) => new Date(value).toISOString()
-
 const toAppointment = (row: AppointmentRow): Appointment => ({
   businessId: row.business_id,
   id: row.id,
@@ -50,9 +49,9 @@ const toAppointment = (row: AppointmentRow): Appointment => ({
   clientId: row.client_id,
   clientName: row.client_name,
   service: row.service,
-  startsAt: iso(row.starts_at),
+  startsAt: toIso(row.starts_at),
   notes: row.notes,
-  updatedAt: iso(row.updated_at),
+  updatedAt: toIso(row.updated_at),
 })
 
 /** Creates a business or renames it. */

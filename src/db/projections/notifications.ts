@@ -1,6 +1,7 @@
 import type { Role } from '../../events/channels.js'
 import type { AlertLevel, Json, NotificationAudience } from '../../events/event-map.js'
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 export interface Notification {
   readonly id: string
@@ -43,8 +44,6 @@ interface InboxRow {
   read_at: Date | string | null
 }
 
-const iso = (value: Date | string) => new Date(value).toISOString()
-
 const toItem = (row: InboxRow): InboxItem => ({
   id: row.id,
   audience: row.audience,
@@ -53,8 +52,8 @@ const toItem = (row: InboxRow): InboxItem => ({
   body: row.body,
   level: row.level,
   data: row.data ?? null,
-  createdAt: iso(row.created_at),
-  readAt: row.read_at === null ? null : iso(row.read_at),
+  createdAt: toIso(row.created_at),
+  readAt: row.read_at === null ? null : toIso(row.read_at),
 })
 
 // $1 = user id, $2 = role; `n` is notifications, `r` the owner's read row (left joined).

@@ -1,5 +1,6 @@
 import type { OrderStatus } from '../../events/event-map.js'
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 export interface Order {
   readonly id: string
@@ -43,8 +44,6 @@ interface OrderRow {
   updated_at: Date | string
 }
 
-const iso = (value: Date | string) => new Date(value).toISOString()
-
 const toOrder = (row: OrderRow): Order => ({
   id: row.id,
   sellerId: row.seller_id,
@@ -53,8 +52,8 @@ const toOrder = (row: OrderRow): Order => ({
   status: row.status,
   trackingNumber: row.tracking_number,
   total: row.total === null ? null : Number(row.total),
-  createdAt: iso(row.created_at),
-  updatedAt: iso(row.updated_at),
+  createdAt: toIso(row.created_at),
+  updatedAt: toIso(row.updated_at),
 })
 
 /**

@@ -1,5 +1,6 @@
 import type { PaymentMethod, SpaceState } from '../../events/event-map.js'
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 export interface Lot {
   readonly id: string
@@ -39,8 +40,6 @@ export interface Ticket {
   readonly entryAt: string
   readonly paidAt: string | null
 }
-
-const iso = (value: Date | string) => new Date(value).toISOString()
 
 /** Creates or renames a lot and adds the spaces it does not have yet (existing ones stay). */
 export async function upsertLot(
@@ -94,7 +93,7 @@ const toSpace = (row: SpaceRow): ParkingSpace => ({
   state: row.state,
   vehiclePlate: row.vehicle_plate,
   customerName: row.customer_name,
-  updatedAt: iso(row.updated_at),
+  updatedAt: toIso(row.updated_at),
 })
 
 export async function listSpaces(db: Queryable, lotId: string): Promise<ParkingSpace[]> {

@@ -1,5 +1,6 @@
 import type { ReservationStatus, TableStatus } from '../../events/event-map.js'
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 export interface Restaurant {
   readonly id: string
@@ -27,8 +28,6 @@ export interface Reservation {
   readonly createdAt: string
   readonly updatedAt: string
 }
-
-const iso = (value: Date | string) => new Date(value).toISOString()
 
 /** Creates or renames a restaurant, adds its new tables and sets the capacity of all given. */
 export async function upsertRestaurant(
@@ -81,7 +80,7 @@ const toTable = (row: TableRow): RestaurantTable => ({
   id: row.id,
   capacity: Number(row.capacity),
   status: row.status,
-  updatedAt: iso(row.updated_at),
+  updatedAt: toIso(row.updated_at),
 })
 
 /** A restaurant's tables, by id. */
@@ -146,10 +145,10 @@ const toReservation = (row: ReservationRow): Reservation => ({
   clientName: row.client_name,
   tableId: row.table_id,
   partySize: Number(row.party_size),
-  date: iso(row.reserved_for),
+  date: toIso(row.reserved_for),
   status: row.status,
-  createdAt: iso(row.created_at),
-  updatedAt: iso(row.updated_at),
+  createdAt: toIso(row.created_at),
+  updatedAt: toIso(row.updated_at),
 })
 
 /** Inserts a new reservation; false when the restaurant already has one with its id. */

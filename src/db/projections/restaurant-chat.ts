@@ -1,4 +1,5 @@
 import type { Queryable } from '../database.js'
+import { toIso } from './sql-values.js'
 
 /** A chat message with the position of the event that carried it. */
 export interface ChatMessage {
@@ -12,8 +13,6 @@ export interface ChatMessage {
   readonly sentAt: string
   readonly publishedAt: string
 }
-
-const iso = (value: Date | string) => new Date(value).toISOString()
 
 /** Keeps a chat message for history, under the seq of the event that carried it. */
 export async function insertChatMessage(tx: Queryable, message: ChatMessage): Promise<void> {
@@ -66,8 +65,8 @@ export async function listChatMessages(
       fromUserId: row.from_user_id,
       fromRole: row.from_role,
       body: row.body,
-      sentAt: iso(row.sent_at),
-      publishedAt: iso(row.published_at),
+      sentAt: toIso(row.sent_at),
+      publishedAt: toIso(row.published_at),
     }))
     .reverse()
 }

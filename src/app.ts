@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { createYoga, maskError } from 'graphql-yoga'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { mintDevTokens } from './auth/dev-tokens.js'
 import { extractToken } from './auth/extract-token.js'
@@ -16,6 +17,7 @@ import { openPgliteDatabase } from './db/pglite-database.js'
 import type { Bus } from './events/bus.js'
 import { createInProcessBus } from './events/in-process-bus.js'
 import { createPublisher } from './events/publisher.js'
+import { createRedisBus } from './events/redis-bus.js'
 import { createActivity } from './ops/activity.js'
 import { createHealthRoutes } from './ops/health.js'
 import type { Logger } from './ops/logger.js'
@@ -36,11 +38,48 @@ export interface App {
   readonly devTokens: { admin: string; service: string } | undefined
 }
 
+const CONNECT_TIMEOUT = 10_000 // ms to reach PostgreSQL or Redis, at start and per connection
+
 /** Opens the configured database: PostgreSQL through `pg` when `DATABASE_URL` is set, else PGlite. */
-async function openDatabase(config: Config): Promise<Database> {
-  if (config.databaseUrl)
-    return createPgDatabase(new pg.Pool({ connectionString: config.databaseUrl }))
-  return openPgliteDatabase(config.dataDir)
+async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  if (!config.databaseUrl) return openPgliteDatabase(config.dataDir)
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.databasePoolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT,
+  })
+  // An idle client's connection error is emitted on the pool; unhandled it would crash us.
+  pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'))
+  return createPgDatabase(pool)
+}
+
+/**
+ * Opens the configured bus: Redis PubSub when `REDIS_URL` is set (resolves once both
+ * connections are up), else in process. Its `close` also releases the connections.
+ */
+async function openBus(config: Config, logger: Logger): Promise<Bus> {
+  if (!config.redisUrl) return createInProcessBus()
+  const options = { connectTimeout: CONNECT_TIMEOUT, lazyConnect: true }
+  // Publishing while Redis is down must fail at once (the log keeps the event), not queue.
+  const publisher = new Redis(config.redisUrl, {
+    ...options,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+  })
+  const subscriber = new Redis(config.redisUrl, options)
+  for (const client of [publisher, subscriber]) {
+    client.on('error', (err) => logger.warn({ err }, 'redis connection error'))
+  }
+  await Promise.all([publisher.connect(), subscriber.connect()])
+  const bus = createRedisBus({ publisher, subscriber, prefix: config.redisPrefix })
+  return {
+    ...bus,
+    async close() {
+      await bus.close()
+      publisher.disconnect()
+      subscriber.disconnect()
+    },
+  }
 }
 
 /**
@@ -48,10 +87,10 @@ async function openDatabase(config: Config): Promise<Database> {
  * SSE, graphql-ws, and the health routes. Nothing listens until `start()`.
  */
 export async function buildApp(config: Config, logger: Logger): Promise<App> {
-  const db = await openDatabase(config)
+  const db = await openDatabase(config, logger)
   const applied = await migrate(db)
   if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
-  const bus: Bus = createInProcessBus()
+  const bus = await openBus(config, logger)
   const services: Services = {
     db,
     bus,

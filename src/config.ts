@@ -18,6 +18,12 @@ export interface Config {
   readonly dataDir: string
   /** PostgreSQL connection string (`DATABASE_URL`); unset selects the embedded database. */
   readonly databaseUrl: string | undefined
+  /** Connections in the PostgreSQL pool (`DATABASE_POOL_SIZE`, default 10). */
+  readonly databasePoolSize: number
+  /** Redis URL (`REDIS_URL`); set selects the Redis bus so instances share events. */
+  readonly redisUrl: string | undefined
+  /** Prefix of the bus channels on Redis (`REDIS_PREFIX`, default `switchboard:`). */
+  readonly redisPrefix: string
   /** Token verification (`JWT_SECRET` or `JWT_JWKS_URL`, optional `JWT_ISSUER`, `JWT_AUDIENCE`). */
   readonly jwt: {
     readonly keys: KeySource
@@ -94,6 +100,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !['postgres:', 'postgresql:'].includes(databaseUrl.protocol)) {
     throw new ConfigError(`DATABASE_URL must be a postgres:// URL, got "${databaseUrl.protocol}"`)
   }
+  const redisUrl = readUrl(env, 'REDIS_URL')
+  if (redisUrl && !['redis:', 'rediss:'].includes(redisUrl.protocol)) {
+    throw new ConfigError(
+      `REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl.protocol}"`,
+    )
+  }
   const dataDir = env['DATA_DIR'] ?? './data'
   const keys = readKeys(env, production)
   return Object.freeze({
@@ -102,6 +114,9 @@ export function loadConfig(env: Env = process.env): Config {
     host: env['HOST'] ?? '0.0.0.0',
     dataDir: dataDir.startsWith('memory://') ? dataDir : resolve(dataDir),
     databaseUrl: databaseUrl?.toString(),
+    databasePoolSize: readInt(env, 'DATABASE_POOL_SIZE', 10, 1, 1_000),
+    redisUrl: redisUrl?.toString(),
+    redisPrefix: env['REDIS_PREFIX'] ?? 'switchboard:',
     jwt: Object.freeze({
       keys,
       issuer: env['JWT_ISSUER'] || undefined,

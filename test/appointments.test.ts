@@ -1,6 +1,5 @@
 import type { Client } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeCursor } from '../src/events/cursor.js'
 import {
   AppointmentChangedDocument,
   type AppointmentStatus,
@@ -11,6 +10,7 @@ import {
   type PublishAppointmentInput,
   UpsertBusinessDocument,
 } from './generated/graphql.js'
+import { fromStart } from './utils/cursors.js'
 import { execute, mustExecute } from './utils/http.js'
 import { startTestServer, type TestServer } from './utils/server.js'
 import { serviceToken, tokenFor } from './utils/tokens.js'
@@ -22,7 +22,6 @@ let staff: string
 let client: Client
 
 /** A cursor at the start of `channel`: nothing published after subscribing can be missed. */
-const fromStart = (channel: string) => encodeCursor(new Map([[channel, 0]]))
 
 /** Noon UTC, `days` from today. */
 function noon(days: number): string {

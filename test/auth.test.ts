@@ -53,7 +53,7 @@ async function health(): Promise<{ connections: number; subscriptions: number }>
 }
 
 beforeAll(async () => {
-  server = await startTestServer({ dataDir: 'memory://' })
+  server = await startTestServer()
   service = await serviceToken()
   admin = await adminToken()
   operator = await tokenFor({ sub: 'op-a', role: 'operator', scopes: ['lot:A1'] })
@@ -418,7 +418,6 @@ describe('tokens from a JWKS (RS256)', () => {
   beforeAll(async () => {
     jwks = await startJwksServer()
     rsServer = await startTestServer({
-      dataDir: 'memory://',
       withTestSecret: false,
       env: { JWT_JWKS_URL: jwks.url },
     })

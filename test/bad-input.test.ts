@@ -26,7 +26,7 @@ const POSITIONS = print(ParkingPositionsDocument)
 const errorsOf = (frame: Frame) => frame.payload as Array<{ message: string; extensions?: object }>
 
 beforeAll(async () => {
-  server = await startTestServer({ dataDir: 'memory://' })
+  server = await startTestServer()
   service = await serviceToken()
   await createLot(server.url, service, 'X1')
 })

@@ -13,7 +13,7 @@ const run = promisify(execFile)
 describe('/health and /ready on a running server', () => {
   let server: TestServer
   beforeAll(async () => {
-    server = await startTestServer({ dataDir: 'memory://' })
+    server = await startTestServer()
   })
   afterAll(() => server?.stop())
 

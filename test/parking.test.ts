@@ -12,6 +12,7 @@ import {
   StatsUpdatedDocument,
   UpsertLotDocument,
 } from './generated/graphql.js'
+import { fromStart } from './utils/cursors.js'
 import { execute, mustExecute } from './utils/http.js'
 import { startTestServer, type TestServer } from './utils/server.js'
 import { serviceToken, tokenFor } from './utils/tokens.js'
@@ -44,8 +45,10 @@ afterAll(async () => {
 
 describe('parking', () => {
   it('delivers every kind of parking event over graphql-ws, typed and with a cursor', async () => {
-    const sub = subscribe(client, ParkingUpdatedDocument, { lotId: 'P1' })
-    // The subscription is live once a probe event published after it arrives.
+    const sub = subscribe(client, ParkingUpdatedDocument, {
+      lotId: 'P1',
+      after: fromStart('lot:P1:parking'),
+    })
     await mustExecute(server.url, service, RaiseParkingAlertDocument, {
       input: { lotId: 'P1', level: 'INFO', message: 'probe' },
     })
@@ -99,7 +102,10 @@ describe('parking', () => {
     await mustExecute(server.url, service, UpsertLotDocument, {
       input: { lotId: 'P2', name: 'Small', spaces: ['1', '2', '3', '4'], alertThreshold: 0.75 },
     })
-    const sub = subscribe(client, ParkingUpdatedDocument, { lotId: 'P2' })
+    const sub = subscribe(client, ParkingUpdatedDocument, {
+      lotId: 'P2',
+      after: fromStart('lot:P2:parking'),
+    })
     const set = (spaceNumber: string, state: 'OCCUPIED' | 'FREE') =>
       mustExecute(server.url, service, SetSpaceStateDocument, {
         input: { lotId: 'P2', spaceNumber, state },

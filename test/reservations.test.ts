@@ -1,6 +1,5 @@
 import type { Client } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeCursor } from '../src/events/cursor.js'
 import {
   ChatHistoryDocument,
   ChatMessageDocument,
@@ -16,6 +15,7 @@ import {
   TableUpdatedDocument,
   UpsertRestaurantDocument,
 } from './generated/graphql.js'
+import { fromStart } from './utils/cursors.js'
 import { execute, mustExecute } from './utils/http.js'
 import { startTestServer, type TestServer } from './utils/server.js'
 import { serviceToken, tokenFor } from './utils/tokens.js'
@@ -29,7 +29,6 @@ let staffClient: Client
 let guestClient: Client
 
 /** A cursor at the start of `channel`: nothing published after subscribing can be missed. */
-const fromStart = (channel: string) => encodeCursor(new Map([[channel, 0]]))
 
 /** `hour`:00 UTC, `days` from today. */
 function at(days: number, hour: number): string {

@@ -12,14 +12,15 @@ import {
 } from './generated/graphql.js'
 import { mustExecute } from './utils/http.js'
 import { createLot, probeUntilLive, raiseAlert, setSpace } from './utils/parking-fixtures.js'
-import { makeDataDir, removeDataDir, startTestServer, type TestServer } from './utils/server.js'
+import { startTestServer, type TestServer } from './utils/server.js'
+import { makeTestStore, type TestStore } from './utils/stores.js'
 import { adminToken, serviceToken } from './utils/tokens.js'
 import { connectClient, subscribe } from './utils/ws-client.js'
 
 const LOT = 'K1'
 const CHANNEL = `lot:${LOT}:parking`
 
-let dataDir: string
+let store: TestStore | undefined
 let service: string
 let admin: string
 let first: TestServer | undefined
@@ -47,11 +48,11 @@ async function snapshot(server: TestServer) {
 }
 
 beforeAll(async () => {
-  dataDir = await makeDataDir()
+  store = await makeTestStore({ persistent: true })
   service = await serviceToken()
   admin = await adminToken()
 
-  first = await startTestServer({ dataDir })
+  first = await startTestServer({ store })
   await createLot(first.url, service, LOT, ['1', '2', '3', '4', '5'])
   const client = connectClient(first.wsUrl, admin)
   clients.push(client)
@@ -77,14 +78,14 @@ beforeAll(async () => {
   await first.stop()
   first = undefined
 
-  second = await startTestServer({ dataDir })
+  second = await startTestServer({ store })
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()))
   await first?.stop()
   await second?.stop()
-  if (dataDir) await removeDataDir(dataDir)
+  await store?.remove()
 })
 
 describe('restart on the same data directory', () => {

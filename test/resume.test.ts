@@ -56,7 +56,7 @@ async function headOf(lotId: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startTestServer({ dataDir: 'memory://' })
+  server = await startTestServer()
   service = await serviceToken()
   admin = await adminToken()
   operator = await tokenFor({

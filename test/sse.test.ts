@@ -46,7 +46,7 @@ async function openStreams(): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startTestServer({ dataDir: 'memory://' })
+  server = await startTestServer()
   service = await serviceToken()
   operator = await tokenFor({ sub: 'op-s', role: 'operator', scopes: ['lot:S1', 'lot:S2'] })
   await createLot(server.url, service, 'S1')

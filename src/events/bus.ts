@@ -1,9 +1,14 @@
 import type { StoredEvent } from './stored-event.js'
 
-/** What travels on the bus: a logged event, or a signal that a projection changed. */
+/**
+ * What travels on the bus: a logged event; a signal that a projection changed; or, from the
+ * bus itself, word that messages may have been lost (a reconnect), so listeners re-read the
+ * log and the projections.
+ */
 export type BusMessage =
   | { readonly kind: 'event'; readonly event: StoredEvent }
   | { readonly kind: 'changed' }
+  | { readonly kind: 'resync' }
 
 /** Receives the messages of one channel, in the order the bus got them. */
 export type BusListener = (message: BusMessage) => void

@@ -7,6 +7,7 @@ import { headSeq, readEvents } from './event-log.js'
 import type { DeliveredEvent, StoredEvent } from './stored-event.js'
 
 const REPLAY_PAGE_SIZE = 500
+const RESYNC = Symbol('resync')
 // Replay pauses while this many events wait for a slow reader, so a long resume stays bounded.
 const MAX_PENDING_DELIVERIES = 1_000
 
@@ -43,7 +44,8 @@ export async function openEventStream(
   { db, bus }: EventStreamDeps,
   { channels, from, filter = () => true, onClose = () => {} }: EventStreamOptions,
 ): Promise<AsyncQueue<DeliveredEvent>> {
-  const incoming = createAsyncQueue<StoredEvent>()
+  // Bus messages in arrival order; RESYNC marks a reconnect after which the log is re-read.
+  const incoming = createAsyncQueue<StoredEvent | typeof RESYNC>()
   const unsubscribes: Array<() => void> = []
   const output = createAsyncQueue<DeliveredEvent>(() => {
     incoming.return()
@@ -103,6 +105,10 @@ export async function openEventStream(
   const follow = async () => {
     await replay()
     for await (const event of incoming) {
+      if (event === RESYNC) {
+        await replay()
+        continue
+      }
       const last = positions.get(event.channel)
       if (last === undefined || event.seq <= last) continue
       if (event.seq > last + 1) await fill(event.channel, event.seq - 1)
@@ -116,6 +122,7 @@ export async function openEventStream(
       unsubscribes.push(
         await bus.subscribe(channel, (message) => {
           if (message.kind === 'event') incoming.push(message.event)
+          else if (message.kind === 'resync') incoming.push(RESYNC)
         }),
       )
     }

@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type App, buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/ops/logger.js'
+import { makeTestStore, type TestStore } from './stores.js'
 import { TEST_SECRET } from './tokens.js'
 
 export interface TestServer {
@@ -14,13 +12,12 @@ export interface TestServer {
   readonly wsUrl: string
   /** `http://127.0.0.1:PORT` */
   readonly origin: string
-  readonly dataDir: string
   stop(): Promise<void>
 }
 
 export interface TestServerOptions {
-  /** Reuse a data directory (restart tests); a fresh temporary one by default. */
-  readonly dataDir?: string
+  /** Where to keep state (restart tests share one); a fresh store, removed at stop, by default. */
+  readonly store?: TestStore
   /** Extra environment, e.g. `STATS_INTERVAL_MS`. */
   readonly env?: Readonly<Record<string, string>>
   /**
@@ -30,29 +27,20 @@ export interface TestServerOptions {
   readonly withTestSecret?: boolean
 }
 
-/** A fresh temporary directory for an embedded database; removed by `removeDataDir`. */
-export function makeDataDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'switchboard-test-'))
-}
-
-export function removeDataDir(dir: string): Promise<void> {
-  return rm(dir, { recursive: true, force: true })
-}
-
 /**
- * Starts a real Switchboard on an ephemeral port of 127.0.0.1, on its own embedded database,
- * verifying tokens signed with `TEST_SECRET`. `stop()` shuts it down and, when the data
- * directory was made here, removes it.
+ * Starts a real Switchboard on an ephemeral port of 127.0.0.1, on a store of the current test
+ * stack (see `TEST_STACK`), verifying tokens signed with `TEST_SECRET`. `stop()` shuts it
+ * down and removes the store when it was made here.
  */
 export async function startTestServer({
-  dataDir,
+  store,
   env = {},
   withTestSecret = true,
 }: TestServerOptions = {}): Promise<TestServer> {
-  const dir = dataDir ?? (await makeDataDir())
+  const ownStore = store ?? (await makeTestStore())
   const config = loadConfig({
     ...(withTestSecret ? { JWT_SECRET: TEST_SECRET } : {}),
-    DATA_DIR: dir,
+    ...ownStore.env,
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
@@ -67,10 +55,9 @@ export async function startTestServer({
     url: `${origin}/graphql`,
     wsUrl: `ws://127.0.0.1:${port}/graphql`,
     origin,
-    dataDir: dir,
     async stop() {
       await app.stop()
-      if (!dataDir) await removeDataDir(dir)
+      if (!store) await ownStore.remove()
     },
   }
 }

@@ -32,6 +32,23 @@ export interface Config {
   }
   /** Minimum spacing of coalesced stats messages per subscription (`STATS_INTERVAL_MS`, default 250). */
   readonly statsIntervalMs: number
+  /** On SIGTERM, how long in-flight work may take before the process exits anyway
+   * (`DRAIN_TIMEOUT_MS`, default 10000). */
+  readonly drainTimeoutMs: number
+  /**
+   * PostgreSQL NOTIFY channels to ingest, each mapped to the publish mutation its payload is
+   * the input of (`NOTIFY_CHANNELS=spaces_changed=setSpaceState,orders=publishOrderUpdate`).
+   * Needs `DATABASE_URL`. Empty by default.
+   */
+  readonly notifyChannels: ReadonlyMap<string, string>
+  /** Log retention: events older than `RETENTION_MAX_AGE_HOURS` (default 168) are pruned. */
+  readonly retentionMaxAgeHours: number
+  /** Log retention: each channel keeps at most `RETENTION_MAX_EVENTS` events (default 10000). */
+  readonly retentionMaxEvents: number
+  /** How often pruning runs (`RETENTION_INTERVAL_MS`, default 60000). */
+  readonly retentionIntervalMs: number
+  /** How long a publish's `idempotencyKey` is remembered (`IDEMPOTENCY_WINDOW_MS`, default 300000). */
+  readonly idempotencyWindowMs: number
   /** pino level (`LOG_LEVEL`, default `info`; `silent` disables logs). */
   readonly logLevel: string
   /** Print ready-to-use dev tokens at start (outside production when the secret is ephemeral). */
@@ -86,6 +103,25 @@ function readKeys(env: Env, production: boolean): KeySource {
   return { kind: 'secret', secret: randomBytes(32).toString('base64url'), ephemeral: true }
 }
 
+const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
+const MUTATION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+function readNotifyChannels(env: Env): Map<string, string> {
+  const raw = env['NOTIFY_CHANNELS']?.trim()
+  const channels = new Map<string, string>()
+  if (!raw) return channels
+  for (const entry of raw.split(',')) {
+    const [channel = '', mutation = '', ...rest] = entry.trim().split('=')
+    if (!PG_IDENTIFIER.test(channel) || !MUTATION_NAME.test(mutation) || rest.length > 0) {
+      throw new ConfigError(
+        `NOTIFY_CHANNELS entries must be pg_channel=mutationName (lower-case channel), got "${entry.trim()}"`,
+      )
+    }
+    channels.set(channel, mutation)
+  }
+  return channels
+}
+
 /**
  * Reads and validates the environment. The only place that reads `process.env`.
  * Throws `ConfigError` naming the variable when a value is invalid or contradictory.
@@ -106,6 +142,12 @@ export function loadConfig(env: Env = process.env): Config {
       `REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl.protocol}"`,
     )
   }
+  const notifyChannels = readNotifyChannels(env)
+  if (notifyChannels.size > 0 && !databaseUrl) {
+    throw new ConfigError(
+      'NOTIFY_CHANNELS needs DATABASE_URL (the embedded database cannot be notified by other apps)',
+    )
+  }
   const dataDir = env['DATA_DIR'] ?? './data'
   const keys = readKeys(env, production)
   return Object.freeze({
@@ -123,6 +165,12 @@ export function loadConfig(env: Env = process.env): Config {
       audience: env['JWT_AUDIENCE'] || undefined,
     }),
     statsIntervalMs: readInt(env, 'STATS_INTERVAL_MS', 250, 10, 60_000),
+    drainTimeoutMs: readInt(env, 'DRAIN_TIMEOUT_MS', 10_000, 0, 600_000),
+    notifyChannels,
+    retentionMaxAgeHours: readInt(env, 'RETENTION_MAX_AGE_HOURS', 168, 1, 87_600),
+    retentionMaxEvents: readInt(env, 'RETENTION_MAX_EVENTS', 10_000, 1, 100_000_000),
+    retentionIntervalMs: readInt(env, 'RETENTION_INTERVAL_MS', 60_000, 100, 86_400_000),
+    idempotencyWindowMs: readInt(env, 'IDEMPOTENCY_WINDOW_MS', 300_000, 1_000, 86_400_000),
     logLevel,
     printDevTokens: !production && keys.kind === 'secret' && keys.ephemeral,
   })

@@ -18,7 +18,16 @@ import type { Bus } from './events/bus.js'
 import { createInProcessBus } from './events/in-process-bus.js'
 import { createPublisher } from './events/publisher.js'
 import { createRedisBus } from './events/redis-bus.js'
+import { createRetention } from './events/retention.js'
+import { createNotifyIngester, type NotifyIngester } from './ingest/notify-ingester.js'
+import { createNotifyPublish, NOTIFY_INGEST_VIEWER } from './ingest/notify-publish.js'
 import { createActivity } from './ops/activity.js'
+import {
+  createDrain,
+  drainingPublisher,
+  isStreamRequest,
+  refuseWhileDraining,
+} from './ops/drain.js'
 import { createHealthRoutes } from './ops/health.js'
 import type { Logger } from './ops/logger.js'
 import { VERSION } from './ops/version.js'
@@ -32,13 +41,22 @@ const GRAPHQL_PATH = '/graphql'
 export interface App {
   /** Listens on the configured host and port; resolves with the bound address. */
   start(): Promise<{ port: number; url: string }>
-  /** Closes sockets (1001), the HTTP server, the bus and the database, in that order. */
+  /**
+   * Drains, then closes: refuses new connections and requests (readiness turns 503), lets
+   * in-flight requests and publishes finish, closes WebSockets with 1001 so clients reconnect
+   * elsewhere, ends SSE streams, then closes the bus and the database. Calling it again
+   * returns the same promise. Bounding its duration is the caller's job (`DRAIN_TIMEOUT_MS`).
+   */
   stop(): Promise<void>
   /** Dev tokens when the secret is ephemeral (development), else undefined. */
   readonly devTokens: { admin: string; service: string } | undefined
 }
 
 const CONNECT_TIMEOUT = 10_000 // ms to reach PostgreSQL or Redis, at start and per connection
+// ms a statement may wait for its answer. Switchboard's statements take milliseconds; this bounds
+// a request stuck on a connection whose peer vanished without a reset (a cut network), and
+// leaves room for a migration waiting on another instance's migration lock.
+const QUERY_TIMEOUT = 20_000
 
 /** Opens the configured database: PostgreSQL through `pg` when `DATABASE_URL` is set, else PGlite. */
 async function openDatabase(config: Config, logger: Logger): Promise<Database> {
@@ -47,10 +65,16 @@ async function openDatabase(config: Config, logger: Logger): Promise<Database> {
     connectionString: config.databaseUrl,
     max: config.databasePoolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT,
+    query_timeout: QUERY_TIMEOUT,
+    // Lets the OS notice a dead peer on idle pooled connections, which would otherwise be
+    // handed out and fail only on use.
+    keepAlive: true,
   })
   // An idle client's connection error is emitted on the pool; unhandled it would crash us.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'))
-  return createPgDatabase(pool)
+  return createPgDatabase(pool, {
+    onUnavailable: (err) => logger.warn({ err }, 'database unavailable'),
+  })
 }
 
 /**
@@ -83,22 +107,61 @@ async function openBus(config: Config, logger: Logger): Promise<Bus> {
 }
 
 /**
+ * The PostgreSQL NOTIFY ingester when `NOTIFY_CHANNELS` is set: each payload runs the mapped
+ * publish mutation through the schema. Throws `ConfigError` for a mapping that cannot work.
+ */
+function createIngester(
+  config: Config,
+  logger: Logger,
+  context: () => Context,
+): NotifyIngester | undefined {
+  if (!config.databaseUrl || config.notifyChannels.size === 0) return undefined
+  const executePublish = createNotifyPublish({ schema, channels: config.notifyChannels, context })
+  return createNotifyIngester({
+    connectionString: config.databaseUrl,
+    channels: [...config.notifyChannels.keys()],
+    executePublish,
+    logger,
+  })
+}
+
+/**
  * Wires the parts of one instance: database (migrated), bus, publisher, Yoga over HTTP and
  * SSE, graphql-ws, and the health routes. Nothing listens until `start()`.
  */
 export async function buildApp(config: Config, logger: Logger): Promise<App> {
+  // Before anything opens, so that a bad NOTIFY_CHANNELS mapping fails start-up cleanly.
+  const ingester = createIngester(config, logger, () => ({
+    viewer: NOTIFY_INGEST_VIEWER,
+    authRefusal: undefined,
+    lastEventId: undefined,
+    services,
+  }))
   const db = await openDatabase(config, logger)
   const applied = await migrate(db)
   if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
   const bus = await openBus(config, logger)
+  const drain = createDrain()
+  const retention = createRetention({
+    db,
+    maxAgeHours: config.retentionMaxAgeHours,
+    maxEvents: config.retentionMaxEvents,
+    idempotencyWindowMs: config.idempotencyWindowMs,
+    intervalMs: config.retentionIntervalMs,
+    logger,
+  })
   const services: Services = {
     db,
     bus,
-    publisher: createPublisher({
-      db,
-      bus,
-      onBusError: (err) => logger.error({ err }, 'bus publish failed; events stay in the log'),
-    }),
+    publisher: drainingPublisher(
+      drain,
+      createPublisher({
+        db,
+        bus,
+        onBusError: (err) => logger.error({ err }, 'bus publish failed; events stay in the log'),
+        idempotencyWindowMs: config.idempotencyWindowMs,
+      }),
+    ),
     lookups: createAccessLookups(db),
     statsIntervalMs: config.statsIntervalMs,
     activity: createActivity(),
@@ -154,7 +217,6 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     },
   })
 
-  let draining = false
   let ws: WsTransport | undefined
   const health = createHealthRoutes({
     version: VERSION,
@@ -163,11 +225,17 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       subscriptions: services.activity.openStreams(),
     }),
     checks: { database: () => db.ping(), bus: () => bus.ping() },
-    draining: () => draining,
+    draining: () => drain.draining,
   })
   const server: Server = createServer((req, res) => {
     health(req, res)
-      .then((handled) => (handled ? undefined : yoga.handle(req, res)))
+      .then((handled) => {
+        if (handled) return
+        if (drain.draining) return refuseWhileDraining(res)
+        // Streams (SSE) only end when the client leaves: shutdown ends them, not waits.
+        if (!isStreamRequest(req)) res.once('close', drain.begin())
+        return yoga.handle(req, res)
+      })
       .catch((err: unknown) => {
         logger.error({ err }, 'request failed')
         if (!res.headersSent) res.writeHead(500)
@@ -176,9 +244,12 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   })
   ws = attachGraphqlWs({ server, path: GRAPHQL_PATH, yoga, verifyToken, logger })
 
+  let stopping: Promise<void> | undefined
   return {
     devTokens,
-    start() {
+    async start() {
+      await ingester?.start()
+      retention.start()
       return new Promise((resolve, reject) => {
         server.once('error', reject)
         server.listen(config.port, config.host, () => {
@@ -189,13 +260,23 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
         })
       })
     },
-    async stop() {
-      draining = true
-      await ws?.close()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await bus.close()
-      await db.close()
+    stop() {
+      stopping ??= (async () => {
+        const idle = drain.start()
+        // No new connections from here on: a load balancer tries another instance.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        await ingester?.stop()
+        await idle
+        await ws?.close()
+        server.closeAllConnections()
+        await closed
+        // Publishes WebSocket clients sent before their socket closed.
+        await drain.start()
+        await retention.stop()
+        await bus.close()
+        await db.close()
+      })()
+      return stopping
     },
   }
 }

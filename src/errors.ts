@@ -10,6 +10,7 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   BAD_CURSOR: 'BAD_CURSOR',
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -48,7 +49,27 @@ export function badCursor(problem: string): GraphQLError {
   return expected(`invalid cursor: ${problem}`, ErrorCode.BAD_CURSOR, 400)
 }
 
-/** The database did not answer; the publish did not happen and may be retried. */
+/**
+ * A resume cursor points before what the log still holds: the events right after it were
+ * pruned by retention. Replaying from it would skip them silently, so the client must refetch
+ * the current state and subscribe again without `after`.
+ */
+export function cursorExpired(): GraphQLError {
+  return expected(
+    'cursor expired: events after it were pruned from the log; refetch the current state and subscribe again without `after`',
+    ErrorCode.CURSOR_EXPIRED,
+    410,
+  )
+}
+
+/**
+ * The database did not answer. The publish most likely did not happen, but a connection lost
+ * during COMMIT leaves that unknown: retry with the same `idempotencyKey` to be safe.
+ */
 export function databaseUnavailable(): GraphQLError {
-  return expected('database unavailable, retry later', ErrorCode.DATABASE_UNAVAILABLE, 503)
+  return expected(
+    'database unavailable; retry later (with the same idempotencyKey, so a publish is not doubled)',
+    ErrorCode.DATABASE_UNAVAILABLE,
+    503,
+  )
 }

@@ -26,20 +26,39 @@ async function main(): Promise<void> {
     )
   }
   let stopping = false
-  const shutdown = (signal: string) => {
-    if (stopping) return
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal (Ctrl-C twice) means "now": skip the rest of the drain.
+      logger.warn({ signal }, 'second signal during shutdown; exiting now')
+      process.exit(1)
+    }
     stopping = true
-    logger.info({ signal }, 'shutting down')
+    const startedAt = Date.now()
+    logger.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: draining')
+    // A stuck request or client must not keep a terminated instance alive: the orchestrator
+    // would SIGKILL it anyway, without a log line saying why.
+    const deadline = setTimeout(() => {
+      logger.error(
+        { drainTimeoutMs: config.drainTimeoutMs },
+        'drain timed out; exiting with work still in flight',
+      )
+      process.exit(1)
+    }, config.drainTimeoutMs)
     app.stop().then(
-      () => process.exit(0),
+      () => {
+        clearTimeout(deadline)
+        logger.info({ durationMs: Date.now() - startedAt }, 'shut down cleanly')
+        process.exit(0)
+      },
       (err: unknown) => {
+        clearTimeout(deadline)
         logger.error({ err }, 'shutdown failed')
         process.exit(1)
       },
     )
   }
-  process.on('SIGTERM', () => shutdown('SIGTERM'))
-  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
 }
 
 main().catch((err: unknown) => {

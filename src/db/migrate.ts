@@ -13,13 +13,14 @@ const MIGRATION_LOCK_KEY = 7_340_101
 export async function migrate(db: Database): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).sort()
   const applied: string[] = []
-  await db.query(
-    'create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())',
-  )
   for (const name of files) {
     const sql = await readFile(new URL(name, MIGRATIONS_DIR), 'utf8')
     const didApply = await db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
+      // Under the lock: concurrent `create table if not exists` collide in PostgreSQL's catalog.
+      await tx.query(
+        'create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())',
+      )
       const done = await tx.query('select 1 from schema_migrations where name = $1', [name])
       if (done.length > 0) return false
       for (const statement of splitStatements(sql)) await tx.query(statement)

@@ -79,11 +79,64 @@ export async function readLatestEvents(
   return rows.map(toStoredEvent).reverse()
 }
 
-/** The seq of the last event appended to `channel`; 0 when it has none. */
-export async function headSeq(db: Queryable, channel: string): Promise<number> {
-  const [row] = await db.query<{ last_seq: string | number }>(
-    'select last_seq from channels where name = $1',
+/** How much of a channel's log exists. */
+export interface ChannelBounds {
+  /** Seq of the newest event appended; 0 when the channel has none. */
+  readonly head: number
+  /** Highest seq retention may have deleted; 0 when nothing was pruned. */
+  readonly prunedThrough: number
+}
+
+/** The head and pruned floor of `channel` (both 0 for a channel never appended to). */
+export async function channelBounds(db: Queryable, channel: string): Promise<ChannelBounds> {
+  const [row] = await db.query<{ last_seq: string | number; pruned_through: string | number }>(
+    'select last_seq, pruned_through from channels where name = $1',
     [channel],
   )
-  return row ? Number(row.last_seq) : 0
+  return { head: Number(row?.last_seq ?? 0), prunedThrough: Number(row?.pruned_through ?? 0) }
+}
+
+/** What the log keeps: events younger than `maxAgeHours`, and the newest `maxEvents` per channel. */
+export interface RetentionLimits {
+  readonly maxAgeHours: number
+  readonly maxEvents: number
+}
+
+/**
+ * Deletes, inside the caller's transaction, the prefix of each channel's log that is older
+ * than `maxAgeHours` or beyond its newest `maxEvents`, never a channel's newest event (so the
+ * head stays readable and `last_seq` keeps counting), and raises `channels.pruned_through` to
+ * the highest seq removed. Channels whose row a publish holds right now are skipped until the
+ * next run: pruning never waits on an append, so it cannot deadlock with a publish that
+ * appends to several channels. Returns how many channels and events it pruned.
+ */
+export async function pruneEvents(
+  tx: Queryable,
+  { maxAgeHours, maxEvents }: RetentionLimits,
+): Promise<{ channels: number; events: number }> {
+  // Age is judged by the newest old-enough seq, so what goes is always a prefix by seq even
+  // though published_at (transaction start) is not strictly ordered with seq.
+  const [row] = await tx.query<{ channels: string | number; events: string | number }>(
+    `with aged as (
+       select channel, max(seq) as seq from events
+       where published_at < now() - make_interval(hours => $1::int)
+       group by channel
+     ), floors as (
+       select c.name, least(c.last_seq - 1, greatest(c.last_seq - $2::bigint, coalesce(a.seq, 0))) as floor
+       from channels c left join aged a on a.channel = c.name
+       where least(c.last_seq - 1, greatest(c.last_seq - $2::bigint, coalesce(a.seq, 0))) > c.pruned_through
+       for update of c skip locked
+     ), raised as (
+       update channels c set pruned_through = f.floor from floors f
+       where c.name = f.name
+       returning c.name, c.pruned_through
+     ), removed as (
+       delete from events e using raised r
+       where e.channel = r.name and e.seq <= r.pruned_through
+       returning 1
+     )
+     select (select count(*) from raised) as channels, (select count(*) from removed) as events`,
+    [maxAgeHours, maxEvents],
+  )
+  return { channels: Number(row?.channels ?? 0), events: Number(row?.events ?? 0) }
 }

@@ -1,9 +1,9 @@
 import type { Queryable } from '../db/database.js'
-import { badCursor } from '../errors.js'
+import { badCursor, cursorExpired } from '../errors.js'
 import { type AsyncQueue, createAsyncQueue } from './async-queue.js'
 import type { Bus } from './bus.js'
 import { encodeCursor, type Positions } from './cursor.js'
-import { headSeq, readEvents } from './event-log.js'
+import { channelBounds, readEvents } from './event-log.js'
 import type { DeliveredEvent, StoredEvent } from './stored-event.js'
 
 const REPLAY_PAGE_SIZE = 500
@@ -17,7 +17,8 @@ export interface EventStreamOptions {
   /**
    * Where to start per channel: events after this seq are replayed from the log. Channels
    * missing here start live, after the newest event at subscribe time. A seq past the newest
-   * event fails the stream with `BAD_CURSOR`.
+   * event fails the stream with `BAD_CURSOR`; one whose next event retention already pruned
+   * fails it with `CURSOR_EXPIRED`.
    */
   readonly from?: Positions | undefined
   /** Delivers only events it accepts; skipped events still advance the cursor. */
@@ -38,7 +39,9 @@ export interface EventStreamDeps {
  * event is delivered once, in seq order per channel, with no gap: events the bus repeats or
  * the replay already covered are dropped, and a jump in seq (the bus reordered or lost a
  * message) is filled from the log before going on. Rejects with `BAD_CURSOR` when a start
- * position is past the newest event.
+ * position is past the newest event, and with `CURSOR_EXPIRED` when retention already pruned
+ * the events after it; the stream fails with `CURSOR_EXPIRED` too when pruning overtakes a
+ * long replay, rather than skip what was pruned.
  */
 export async function openEventStream(
   { db, bus }: EventStreamDeps,
@@ -55,6 +58,9 @@ export async function openEventStream(
   const positions = new Map<string, number>()
 
   const deliver = async (event: StoredEvent) => {
+    // Every path below hands events over in seq order with gaps filled from the log, so a
+    // missing seq can only mean retention pruned it under a lagging reader: fail, never skip.
+    if (event.seq !== (positions.get(event.channel) ?? 0) + 1) throw cursorExpired()
     positions.set(event.channel, event.seq)
     if (!filter(event)) return
     output.push({ ...event, cursor: encodeCursor(positions) })
@@ -127,12 +133,13 @@ export async function openEventStream(
       )
     }
     for (const channel of channels) {
-      const head = await headSeq(db, channel)
+      const { head, prunedThrough } = await channelBounds(db, channel)
       const after = from?.get(channel)
       // A position past the head cannot come from this log (a forged cursor, or one kept
       // across a restore from an older backup); following it would silently skip every event
       // up to that seq, so the stream fails instead.
       if (after !== undefined && after > head) throw badCursor('it is ahead of the event log')
+      if (after !== undefined && after < prunedThrough) throw cursorExpired()
       positions.set(channel, after ?? head)
     }
   } catch (error) {

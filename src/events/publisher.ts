@@ -3,6 +3,11 @@ import type { Bus } from './bus.js'
 import { type ChannelRef, channelName } from './channels.js'
 import { appendEvent } from './event-log.js'
 import type { EventMap, EventType } from './event-map.js'
+import {
+  claimIdempotencyKey,
+  type IdempotencyKey,
+  saveIdempotentResult,
+} from './idempotency-keys.js'
 import type { StoredEvent } from './stored-event.js'
 
 /** What a publish transaction can do besides plain SQL. */
@@ -19,6 +24,19 @@ export interface PublishScope {
   signal(channel: ChannelRef): void
 }
 
+export type { IdempotencyKey } from './idempotency-keys.js'
+
+export interface PublishOptions {
+  /**
+   * Makes the publish happen at most once per key within the idempotency window: a repeat
+   * with the same key and fingerprint (from any instance, even while the first is still
+   * running) resolves with the first one's stored result, and appends and signals nothing.
+   * The same key with another fingerprint rejects with `BAD_USER_INPUT`. With a key, the
+   * result of `work` is stored as JSON, so it must be plain data. Default: no deduplication.
+   */
+  readonly idempotency?: IdempotencyKey | undefined
+}
+
 /** Runs publish transactions and hands what they appended to the bus once committed. */
 export interface Publisher {
   /**
@@ -26,7 +44,7 @@ export interface Publisher {
    * every appended event is durable; rejects (and appends nothing) when `work` or the commit
    * fails.
    */
-  publish<T>(work: (scope: PublishScope) => Promise<T>): Promise<T>
+  publish<T>(work: (scope: PublishScope) => Promise<T>, options?: PublishOptions): Promise<T>
 }
 
 export interface PublisherDeps {
@@ -34,16 +52,28 @@ export interface PublisherDeps {
   readonly bus: Bus
   /** Told about a bus failure after commit; the events stay in the log for resume. */
   readonly onBusError?: (error: unknown) => void
+  /** How long an idempotency key deduplicates publishes, in ms (default 300000). */
+  readonly idempotencyWindowMs?: number
 }
 
 /** Creates the publisher: the single path by which events enter the log and the bus. */
-export function createPublisher({ db, bus, onBusError = () => {} }: PublisherDeps): Publisher {
+export function createPublisher({
+  db,
+  bus,
+  onBusError = () => {},
+  idempotencyWindowMs = 300_000,
+}: PublisherDeps): Publisher {
   return {
-    async publish(work) {
+    async publish(work, { idempotency } = {}) {
       const appended: StoredEvent[] = []
       const signals = new Set<string>()
-      const result = await db.transaction((tx) =>
-        work({
+      const result = await db.transaction(async (tx) => {
+        if (idempotency) {
+          const claim = await claimIdempotencyKey(tx, idempotency, idempotencyWindowMs)
+          // Already published: the stored result is what the first attempt answered.
+          if (claim.kind === 'done') return claim.result as Awaited<ReturnType<typeof work>>
+        }
+        const outcome = await work({
           tx,
           async append(channel, type, data) {
             const event = await appendEvent(tx, channelName(channel), type, data)
@@ -53,8 +83,10 @@ export function createPublisher({ db, bus, onBusError = () => {} }: PublisherDep
           signal(channel) {
             signals.add(channelName(channel))
           },
-        }),
-      )
+        })
+        if (idempotency) await saveIdempotentResult(tx, idempotency, outcome)
+        return outcome
+      })
       const sends = [
         ...appended.map((event) => bus.publish(event.channel, { kind: 'event', event })),
         ...[...signals].map((channel) => bus.publish(channel, { kind: 'changed' })),

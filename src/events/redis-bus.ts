@@ -13,16 +13,32 @@ export interface RedisBusOptions {
   readonly prefix: string
 }
 
+// Channels remembered for a resync announcement; past this the oldest are forgotten, and their
+// subscribers catch up only at the channel's next event.
+const MAX_UNANNOUNCED_CHANNELS = 10_000
+
 /**
  * A bus across instances over Redis PubSub. One Redis subscription per channel fans out to
  * the local listeners. Messages published while a connection was down are lost by Redis, so
- * after the subscriber reconnects every local listener gets `{ kind: 'resync' }` and catches
- * up from the log. The caller owns the two clients and quits them after `close()`.
+ * after the subscriber reconnects (and its subscriptions are active again) every local
+ * listener gets `{ kind: 'resync' }` and catches up from the log; and once the publisher
+ * reconnects, it publishes `{ kind: 'resync' }` on every channel whose publish failed, for the
+ * subscribers (on any instance) that stayed connected. The caller owns the two clients and
+ * quits them after `close()`.
  */
 export function createRedisBus({ publisher, subscriber, prefix }: RedisBusOptions): Bus {
   const pubsub = new RedisPubSub({ publisher, subscriber })
   const local = new Map<string, { listeners: Set<BusListener>; subscription: Promise<number> }>()
   let lostConnection = false
+  const unannounced = new Set<string>()
+
+  const remember = (channel: string) => {
+    unannounced.delete(channel)
+    unannounced.add(channel)
+    if (unannounced.size > MAX_UNANNOUNCED_CHANNELS) {
+      unannounced.delete(unannounced.values().next().value as string)
+    }
+  }
 
   subscriber.on('close', () => {
     lostConnection = true
@@ -30,14 +46,30 @@ export function createRedisBus({ publisher, subscriber, prefix }: RedisBusOption
   subscriber.on('ready', () => {
     if (!lostConnection) return
     lostConnection = false
-    for (const { listeners } of local.values()) {
-      for (const listener of [...listeners]) listener({ kind: 'resync' })
+    const resync = () => {
+      for (const { listeners } of local.values()) {
+        for (const listener of [...listeners]) listener({ kind: 'resync' })
+      }
+    }
+    // ioredis sent the SUBSCRIBEs again just before 'ready'; this PING is answered after them,
+    // so an event committed after the listeners re-read the log is sure to come on the bus.
+    subscriber.ping().then(resync, resync)
+  })
+  publisher.on('ready', () => {
+    for (const channel of [...unannounced]) {
+      unannounced.delete(channel)
+      pubsub.publish(prefix + channel, { kind: 'resync' }).catch(() => remember(channel))
     }
   })
 
   return {
     async publish(channel: string, message: BusMessage) {
-      await pubsub.publish(prefix + channel, message)
+      try {
+        await pubsub.publish(prefix + channel, message)
+      } catch (error) {
+        remember(channel)
+        throw error
+      }
     },
     async subscribe(channel: string, listener: BusListener) {
       let entry = local.get(channel)

@@ -21,6 +21,7 @@ import {
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { AFTER_DESCRIPTION, idArg, trimmedOrNull } from './inputs.js'
 import { followChannels, followSnapshot } from './streams.js'
 
@@ -175,13 +176,13 @@ builder.mutationFields((t) => ({
   upsertBusiness: t.field({
     type: BusinessRef,
     description: 'Creates a business or renames it.',
-    args: { input: t.arg({ type: UpsertBusinessInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: UpsertBusinessInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const businessId = idArg('input.businessId', input.businessId)
       const name = input.name.trim()
       if (!name) throw badInput('input.name', 'must not be empty')
-      return ctx.services.publisher.publish(async (scope) => {
+      return publishOnce(ctx, info, async (scope) => {
         await upsertBusiness(scope.tx, { id: businessId, name })
         return requireBusiness(scope.tx, businessId)
       })
@@ -191,8 +192,8 @@ builder.mutationFields((t) => ({
     type: AppointmentChanged,
     description:
       'Publishes an appointment change: CREATED, then UPDATED any number of times, then COMPLETED or CANCELLED.',
-    args: { input: t.arg({ type: PublishAppointmentInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: PublishAppointmentInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const businessId = idArg('input.businessId', input.businessId)
       const appointmentId = idArg('input.appointmentId', input.appointmentId)
@@ -202,7 +203,7 @@ builder.mutationFields((t) => ({
         throw badInput('input.clientName', 'must not be empty')
       }
       const { change } = input
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireBusiness(scope.tx, businessId)
         const current = await findAppointmentForUpdate(scope.tx, businessId, appointmentId)
         if (change === 'CREATED' && current) {

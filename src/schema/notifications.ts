@@ -17,6 +17,7 @@ import { ALERT_LEVELS, NOTIFICATION_AUDIENCES } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { publisherOf, viewerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { checkJsonSize, idArg, MAX_JSON_BYTES } from './inputs.js'
 import { followChannels } from './streams.js'
 
@@ -207,8 +208,8 @@ builder.mutationFields((t) => ({
   sendNotification: t.field({
     type: NotificationSent,
     description: 'Stores a notification in the inbox of its audience and publishes it live.',
-    args: { input: t.arg({ type: SendNotificationInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: SendNotificationInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const title = input.title.trim()
       if (!title) throw badInput('input.title', 'must not be empty')
@@ -235,7 +236,7 @@ builder.mutationFields((t) => ({
         createdAt: new Date().toISOString(),
       }
       const { id, ...rest } = notification
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await insertNotification(scope.tx, notification)
         return scope.append(channel, 'notification.sent', {
           notificationId: id,

@@ -12,6 +12,7 @@ import { DELIVERY_STATUSES, ORDER_STATUSES } from '../events/event-map.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { AFTER_DESCRIPTION, idArg, nowIso, trimmedOrNull } from './inputs.js'
 import { followChannels } from './streams.js'
 
@@ -207,8 +208,8 @@ builder.mutationFields((t) => ({
     type: OrderStatusChanged,
     description:
       "Creates or updates an order and publishes its status change to the order's and the seller's streams.",
-    args: { input: t.arg({ type: PublishOrderUpdateInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: PublishOrderUpdateInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const orderId = idArg('input.orderId', input.orderId)
       const sellerId = idArg('input.sellerId', input.sellerId)
@@ -218,7 +219,7 @@ builder.mutationFields((t) => ({
         throw badInput('input.total', `expected a non-negative amount, got ${total}`)
       }
       const at = nowIso()
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         const outcome = await upsertOrder(scope.tx, {
           id: orderId,
           sellerId,
@@ -253,8 +254,11 @@ builder.mutationFields((t) => ({
   publishInventoryAlert: t.field({
     type: InventoryAlert,
     description: "Publishes a low-stock alert to the seller's inventory stream.",
-    args: { input: t.arg({ type: PublishInventoryAlertInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: {
+      input: t.arg({ type: PublishInventoryAlertInput, required: true }),
+      ...IDEMPOTENCY_ARGS,
+    },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const sellerId = idArg('input.sellerId', input.sellerId)
       const productId = idArg('input.productId', input.productId)
@@ -266,7 +270,7 @@ builder.mutationFields((t) => ({
         threshold: checkCount('input.threshold', input.threshold),
         raisedAt: nowIso(),
       }
-      const event = await ctx.services.publisher.publish((scope) =>
+      const event = await publishOnce(ctx, info, (scope) =>
         scope.append(inventoryChannel(sellerId), 'order.inventoryAlert', data),
       )
       return toEventView(event)
@@ -276,8 +280,11 @@ builder.mutationFields((t) => ({
     type: DeliveryUpdated,
     description:
       "Records the courier of an order and publishes its progress to the order's and the courier's streams.",
-    args: { input: t.arg({ type: PublishDeliveryUpdateInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: {
+      input: t.arg({ type: PublishDeliveryUpdateInput, required: true }),
+      ...IDEMPOTENCY_ARGS,
+    },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const orderId = idArg('input.orderId', input.orderId)
       const courierId = idArg('input.courierId', input.courierId)
@@ -291,7 +298,7 @@ builder.mutationFields((t) => ({
         eta: input.eta ?? null,
         changedAt: at,
       }
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         if (!(await assignCourier(scope.tx, { orderId, courierId, at }))) {
           throw notFound(`order "${orderId}"`)
         }

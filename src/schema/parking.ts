@@ -17,6 +17,7 @@ import type { PublishScope } from '../events/publisher.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
 import { checkId, publisherOf, readerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { AFTER_DESCRIPTION, idArg, nowIso, trimmedOrNull } from './inputs.js'
 import { followChannels, followSnapshot } from './streams.js'
 
@@ -270,8 +271,8 @@ builder.mutationFields((t) => ({
   upsertLot: t.field({
     type: LotRef,
     description: 'Creates a lot or updates its name and threshold, adding any new spaces.',
-    args: { input: t.arg({ type: UpsertLotInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: UpsertLotInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const lotId = idArg('input.lotId', input.lotId)
       const threshold = input.alertThreshold ?? null
@@ -280,7 +281,7 @@ builder.mutationFields((t) => ({
       }
       if (!input.name.trim()) throw badInput('input.name', 'must not be empty')
       const spaces = input.spaces.map((space, i) => checkId(`input.spaces[${i}]`, space))
-      return ctx.services.publisher.publish(async (scope) => {
+      return publishOnce(ctx, info, async (scope) => {
         await upsertLot(scope.tx, {
           id: lotId,
           name: input.name.trim(),
@@ -296,12 +297,12 @@ builder.mutationFields((t) => ({
   setSpaceState: t.field({
     type: SpaceStateChanged,
     description: 'Publishes a space state change (and the automatic occupancy alert when crossed).',
-    args: { input: t.arg({ type: SetSpaceStateInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: SetSpaceStateInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const lotId = idArg('input.lotId', input.lotId)
       const at = nowIso()
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireLot(scope, lotId)
         const change = {
           lotId,
@@ -332,8 +333,8 @@ builder.mutationFields((t) => ({
   issueTicket: t.field({
     type: TicketIssued,
     description: 'Publishes a ticket issued at entry.',
-    args: { input: t.arg({ type: IssueTicketInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: IssueTicketInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const lotId = idArg('input.lotId', input.lotId)
       const ticketId = checkId(
@@ -341,7 +342,7 @@ builder.mutationFields((t) => ({
         input.ticketId ? String(input.ticketId) : randomUUID(),
       )
       if (!input.vehiclePlate.trim()) throw badInput('input.vehiclePlate', 'must not be empty')
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireLot(scope, lotId)
         const ticket = {
           id: ticketId,
@@ -369,15 +370,15 @@ builder.mutationFields((t) => ({
   completePayment: t.field({
     type: PaymentCompleted,
     description: "Publishes a ticket's payment; it counts towards today's revenue.",
-    args: { input: t.arg({ type: CompletePaymentInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: CompletePaymentInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const lotId = idArg('input.lotId', input.lotId)
       const ticketId = idArg('input.ticketId', input.ticketId)
       if (!(Number.isFinite(input.amount) && input.amount >= 0)) {
         throw badInput('input.amount', `expected a non-negative amount, got ${input.amount}`)
       }
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireLot(scope, lotId)
         const payment = {
           lotId,
@@ -397,12 +398,12 @@ builder.mutationFields((t) => ({
   raiseParkingAlert: t.field({
     type: ParkingAlert,
     description: 'Publishes a system alert for a lot.',
-    args: { input: t.arg({ type: RaiseParkingAlertInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: RaiseParkingAlertInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const lotId = idArg('input.lotId', input.lotId)
       if (!input.message.trim()) throw badInput('input.message', 'must not be empty')
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireLot(scope, lotId)
         return scope.append(parkingChannel(lotId), 'parking.alert', {
           lotId,

@@ -27,6 +27,7 @@ import {
 import { builder } from './builder.js'
 import { EventInterface, type EventView, resolveEventType, toEventView } from './event-interface.js'
 import { publisherOf, readerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { AFTER_DESCRIPTION, checkCount, idArg, nowIso } from './inputs.js'
 import { type FollowOptions, followChannels } from './streams.js'
 
@@ -285,8 +286,8 @@ builder.mutationFields((t) => ({
   upsertRestaurant: t.field({
     type: RestaurantRef,
     description: 'Creates a restaurant or renames it, adding or resizing the tables given.',
-    args: { input: t.arg({ type: UpsertRestaurantInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: UpsertRestaurantInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const restaurantId = idArg('input.restaurantId', input.restaurantId)
       const name = input.name.trim()
@@ -295,7 +296,7 @@ builder.mutationFields((t) => ({
         id: idArg(`input.tables[${i}].tableId`, table.tableId),
         capacity: checkCount(`input.tables[${i}].capacity`, table.capacity, MAX_CAPACITY),
       }))
-      return ctx.services.publisher.publish(async (scope) => {
+      return publishOnce(ctx, info, async (scope) => {
         await upsertRestaurant(scope.tx, { id: restaurantId, name, tables })
         return requireRestaurant(scope.tx, restaurantId)
       })
@@ -304,8 +305,8 @@ builder.mutationFields((t) => ({
   createReservation: t.field({
     type: ReservationCreated,
     description: 'Publishes a new PENDING reservation.',
-    args: { input: t.arg({ type: CreateReservationInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: CreateReservationInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const restaurantId = idArg('input.restaurantId', input.restaurantId)
       const reservationId = idArg('input.reservationId', input.reservationId ?? randomUUID())
@@ -314,7 +315,7 @@ builder.mutationFields((t) => ({
       const clientName = input.clientName.trim()
       if (!clientName) throw badInput('input.clientName', 'must not be empty')
       const partySize = checkCount('input.partySize', input.partySize, MAX_CAPACITY)
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireRestaurant(scope.tx, restaurantId)
         if (tableId) {
           await checkTable(scope.tx, restaurantId, { tableId, partySize, field: 'input.partySize' })
@@ -348,13 +349,16 @@ builder.mutationFields((t) => ({
     type: ReservationStatusChanged,
     description:
       'Publishes a status change: PENDING → CONFIRMED → SEATED, or CANCELLED before seating.',
-    args: { input: t.arg({ type: SetReservationStatusInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: {
+      input: t.arg({ type: SetReservationStatusInput, required: true }),
+      ...IDEMPOTENCY_ARGS,
+    },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const restaurantId = idArg('input.restaurantId', input.restaurantId)
       const reservationId = idArg('input.reservationId', input.reservationId)
       const tableId = input.tableId == null ? null : idArg('input.tableId', input.tableId)
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireRestaurant(scope.tx, restaurantId)
         const current = await findReservationForUpdate(scope.tx, restaurantId, reservationId)
         if (!current) {
@@ -386,12 +390,12 @@ builder.mutationFields((t) => ({
   setTableStatus: t.field({
     type: TableUpdated,
     description: 'Publishes a table status change.',
-    args: { input: t.arg({ type: SetTableStatusInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: SetTableStatusInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       publisherOf(ctx)
       const restaurantId = idArg('input.restaurantId', input.restaurantId)
       const tableId = idArg('input.tableId', input.tableId)
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireRestaurant(scope.tx, restaurantId)
         const at = nowIso()
         const change = { restaurantId, tableId, status: input.status, at }

@@ -11,6 +11,7 @@ import { encodeCursor } from '../events/cursor.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { readerOf, viewerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { AFTER_DESCRIPTION, checkCount, idArg, nowIso } from './inputs.js'
 import { followRestaurant, requireRestaurant } from './reservations.js'
 
@@ -81,8 +82,8 @@ builder.mutationFields((t) => ({
     type: RestaurantChatMessage,
     description:
       'Sends a message in a client-restaurant chat, as that client, the restaurant staff or a backend.',
-    args: { input: t.arg({ type: SendChatMessageInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: SendChatMessageInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       const viewer = viewerOf(ctx)
       const restaurantId = idArg('input.restaurantId', input.restaurantId)
       const clientId = idArg('input.clientId', input.clientId)
@@ -95,7 +96,7 @@ builder.mutationFields((t) => ({
       if (!input.body.trim() || length > MAX_CHAT_BODY) {
         throw badInput('input.body', `expected 1 to ${MAX_CHAT_BODY} characters, got ${length}`)
       }
-      const event = await ctx.services.publisher.publish(async (scope) => {
+      const event = await publishOnce(ctx, info, async (scope) => {
         await requireRestaurant(scope.tx, restaurantId)
         const appended = await scope.append(channel, 'restaurant.chatMessage', {
           restaurantId,

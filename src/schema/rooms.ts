@@ -6,6 +6,7 @@ import type { StoredEvent } from '../events/stored-event.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
 import { checkId, readerOf } from './guards.js'
+import { IDEMPOTENCY_ARGS, publishOnce } from './idempotency.js'
 import { checkJsonSize, MAX_JSON_BYTES } from './inputs.js'
 import { followChannels } from './streams.js'
 
@@ -73,8 +74,8 @@ builder.mutationFields((t) => ({
   sendRoomMessage: t.field({
     type: RoomMessage,
     description: 'Sends a message to a room the viewer may read; `from` is the token subject.',
-    args: { input: t.arg({ type: SendRoomMessageInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
+    args: { input: t.arg({ type: SendRoomMessageInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
       const room = checkId('input.room', input.room)
       const viewer = await readerOf(ctx, [roomChannel(room)])
       if (!input.body.trim()) throw badInput('input.body', 'must not be empty')
@@ -85,7 +86,7 @@ builder.mutationFields((t) => ({
         )
       }
       const meta = checkJsonSize('input.meta', input.meta)
-      const event = await ctx.services.publisher.publish((scope) =>
+      const event = await publishOnce(ctx, info, (scope) =>
         scope.append(roomChannel(room), 'room.message', {
           from: viewer.sub,
           room,

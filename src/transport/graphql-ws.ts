@@ -19,6 +19,8 @@ export const WS_CLOSE = {
   GOING_AWAY: 1001,
 } as const
 
+const CLOSE_GRACE = 2_000 // ms a closing peer gets to answer before its socket is cut
+
 // setTimeout cannot wait longer than 2^31-1 ms; longer lifetimes re-arm.
 const MAX_TIMER_DELAY = 2_147_483_647 // ms
 
@@ -155,8 +157,17 @@ export function attachGraphqlWs({
     connectionCount: () => wss.clients.size,
     async close(code = WS_CLOSE.GOING_AWAY, reason = 'Server shutting down') {
       for (const client of wss.clients) client.close(code, reason)
-      await disposable.dispose()
-      await new Promise<void>((resolve) => wss.close(() => resolve()))
+      // A peer that never answers the close frame would hold shutdown for ws's 30 s close
+      // timeout; after a short grace its socket is cut.
+      const stragglers = setTimeout(() => {
+        for (const client of wss.clients) client.terminate()
+      }, CLOSE_GRACE)
+      try {
+        await disposable.dispose()
+        await new Promise<void>((resolve) => wss.close(() => resolve()))
+      } finally {
+        clearTimeout(stragglers)
+      }
     },
   }
 }

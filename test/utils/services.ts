@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 
 /** The machine's Redis; `REDIS_TEST_URL` overrides it. */
 export const REDIS_TEST_URL = process.env['REDIS_TEST_URL'] ?? 'redis://127.0.0.1:6379'
@@ -25,6 +26,27 @@ export async function redisAvailable(): Promise<boolean> {
     return false
   } finally {
     probe.disconnect()
+  }
+}
+
+/**
+ * Whether the PostgreSQL at `url` answers. Under `CI=true` an unreachable server throws (a
+ * missing service is a failure there); elsewhere it returns false and the suite skips with a
+ * message.
+ */
+export async function postgresAvailable(url: string): Promise<boolean> {
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+  try {
+    await probe.connect()
+    await probe.query('select 1')
+    return true
+  } catch (error) {
+    if (process.env['CI'] === 'true')
+      throw new Error(`PostgreSQL at ${url} is required under CI: ${String(error)}`)
+    console.warn(`skipping PostgreSQL tests: no PostgreSQL at ${url} (${String(error)})`)
+    return false
+  } finally {
+    await probe.end().catch(() => undefined)
   }
 }
 

@@ -5,11 +5,10 @@ import {
   ParkingPositionsDocument,
   type ParkingPositionsSubscription,
   RaiseParkingAlertOnceDocument,
-  RecentEventsDocument,
   SetSpaceStateOnceDocument,
 } from './generated/graphql.js'
 import { execute, mustExecute } from './utils/http.js'
-import { createLot, probeUntilLive, raiseAlert } from './utils/parking-fixtures.js'
+import { createLot, headOf, probeUntilLive, raiseAlert } from './utils/parking-fixtures.js'
 import { startTestServer, type TestServer } from './utils/server.js'
 import { makeTestStore, TEST_STACK, type TestStore } from './utils/stores.js'
 import { adminToken, serviceToken, tokenFor } from './utils/tokens.js'
@@ -64,14 +63,6 @@ async function receivedUpToMarker(
     .map((event) => ('message' in event ? (event.message ?? '') : ''))
 }
 
-async function headOf(url: string, lotId: string): Promise<number> {
-  const { recentEvents } = await mustExecute(url, admin, RecentEventsDocument, {
-    channel: `lot:${lotId}:parking`,
-    last: 1,
-  })
-  return recentEvents[0]?.seq ?? 0
-}
-
 beforeAll(async () => {
   server = await startTestServer()
   service = await serviceToken()
@@ -103,7 +94,7 @@ describe('publish with idempotencyKey', () => {
     const first = await mustExecute(server.url, service, IssueTicketOnceDocument, variables)
     const retry = await mustExecute(server.url, service, IssueTicketOnceDocument, variables)
     expect(retry).toEqual(first)
-    expect(await headOf(server.url, 'I2')).toBe(first.issueTicket.seq)
+    expect(await headOf(server.url, admin, 'I2')).toBe(first.issueTicket.seq)
   })
 
   it('turns concurrent identical publishes into one event with one shared result', async () => {
@@ -137,7 +128,7 @@ describe('publish with idempotencyKey', () => {
       idempotencyKey: key,
     })
     expect(otherMutation.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT')
-    expect(await headOf(server.url, 'I4')).toBe(head)
+    expect(await headOf(server.url, admin, 'I4')).toBe(head)
   })
 
   it('keeps keys per token subject: another backend may use the same key', async () => {
@@ -155,7 +146,7 @@ describe('publish with idempotencyKey', () => {
     await createLot(server.url, service, 'I-late')
     const retried = await raiseOnce(server.url, service, 'I-late', 'after failure', key)
     expect(retried.errors).toBeUndefined()
-    expect(retried.data?.raiseParkingAlert.seq).toBe(await headOf(server.url, 'I-late'))
+    expect(retried.data?.raiseParkingAlert.seq).toBe(await headOf(server.url, admin, 'I-late'))
   })
 
   it('refuses an empty key as BAD_USER_INPUT', async () => {

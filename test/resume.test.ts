@@ -1,14 +1,10 @@
 import type { Client } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { encodeCursor } from '../src/events/cursor.js'
-import {
-  ParkingPositionsDocument,
-  type ParkingPositionsSubscription,
-  RecentEventsDocument,
-} from './generated/graphql.js'
-import { mustExecute } from './utils/http.js'
+import { ParkingPositionsDocument, type ParkingPositionsSubscription } from './generated/graphql.js'
 import {
   createLot,
+  headOf,
   probeUntilLive,
   raiseAlert,
   runConcurrently,
@@ -47,14 +43,6 @@ const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 /** The seq of the newest event of lot `lotId`'s parking channel. */
-async function headOf(lotId: string): Promise<number> {
-  const { recentEvents } = await mustExecute(server.url, admin, RecentEventsDocument, {
-    channel: `lot:${lotId}:parking`,
-    last: 1,
-  })
-  return recentEvents[0]?.seq ?? 0
-}
-
 beforeAll(async () => {
   server = await startTestServer()
   service = await serviceToken()
@@ -195,7 +183,7 @@ describe('resume with after:', () => {
       sub = subscribe(client, ParkingPositionsDocument, { lotId, after: cursor })
     }
     await publisher
-    const head = await headOf(lotId)
+    const head = await headOf(server.url, admin, lotId)
     const seenSoFar = received.flat().length
     await sub.waitForCount(head - firstSeq + 1 - seenSoFar, 20_000)
     received.push(positions(sub))
@@ -234,7 +222,7 @@ describe('resume with after:', () => {
   })
 
   it('refuses a cursor ahead of the log as BAD_CURSOR instead of skipping events', async () => {
-    const head = await headOf('R3')
+    const head = await headOf(server.url, admin, 'R3')
     // Well formed and for the right channel, but from no history this log has: e.g. kept by
     // a client across a restore of the database from an older backup.
     const ahead = encodeCursor(new Map([['lot:R3:parking', head + 50]]))

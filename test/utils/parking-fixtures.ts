@@ -1,6 +1,7 @@
 import { vi } from 'vitest'
 import {
   RaiseParkingAlertDocument,
+  RecentEventsDocument,
   SetSpaceStateDocument,
   UpsertLotDocument,
 } from '../generated/graphql.js'
@@ -87,4 +88,13 @@ export async function runConcurrently<T>(
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
   return results
+}
+
+/** The seq of the newest event of a lot's parking channel (0 when it has none), read as `token`. */
+export async function headOf(url: string, token: string, lotId: string): Promise<number> {
+  const { recentEvents } = await mustExecute(url, token, RecentEventsDocument, {
+    channel: `lot:${lotId}:parking`,
+    last: 1,
+  })
+  return recentEvents[0]?.seq ?? 0
 }

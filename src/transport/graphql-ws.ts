@@ -1,5 +1,11 @@
 import type { Server } from 'node:http'
-import { type ExecutionArgs, getOperationAST, getVariableValues } from 'graphql'
+import {
+  type ExecutionArgs,
+  GraphQLError,
+  type GraphQLFormattedError,
+  getOperationAST,
+  getVariableValues,
+} from 'graphql'
 import { CloseCode, type Context as WsContext } from 'graphql-ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
@@ -107,6 +113,9 @@ export function attachGraphqlWs({
           return false
         }
       },
+      // Errors thrown while streaming bypass Yoga's masking; mask the unexpected ones here.
+      onError: (_ctx, id, _payload, errors) =>
+        errors.map((error) => maskStreamError(error, id, logger)),
       onClose: (ctx) => {
         const state = connections.get(ctx)
         if (state) clearTimeout(state.expiryTimer)
@@ -170,6 +179,18 @@ export function attachGraphqlWs({
       }
     },
   }
+}
+
+/**
+ * What a client sees of an error that ended its stream: expected errors (a `GraphQLError` with
+ * `extensions.code`, e.g. CURSOR_EXPIRED) and validation errors as they are; anything else as
+ * a generic message, logged here with its detail.
+ */
+export function maskStreamError(error: GraphQLError, id: string, logger: Logger): GraphQLFormattedError {
+  const cause = error.originalError
+  if (!cause || (cause instanceof GraphQLError && cause.extensions['code'])) return error.toJSON()
+  logger.error({ err: cause, subscriptionId: id }, 'unexpected error in a subscription stream')
+  return { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }
 }
 
 type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>

@@ -186,7 +186,11 @@ export function attachGraphqlWs({
  * `extensions.code`, e.g. CURSOR_EXPIRED) and validation errors as they are; anything else as
  * a generic message, logged here with its detail.
  */
-export function maskStreamError(error: GraphQLError, id: string, logger: Logger): GraphQLFormattedError {
+export function maskStreamError(
+  error: GraphQLError,
+  id: string,
+  logger: Logger,
+): GraphQLFormattedError {
   const cause = error.originalError
   if (!cause || (cause instanceof GraphQLError && cause.extensions['code'])) return error.toJSON()
   logger.error({ err: cause, subscriptionId: id }, 'unexpected error in a subscription stream')

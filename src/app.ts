@@ -4,6 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { createYoga, maskError } from 'graphql-yoga'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import { Registry } from 'prom-client'
 import { mintDevTokens } from './auth/dev-tokens.js'
 import { extractToken } from './auth/extract-token.js'
 import { createTokenVerifier } from './auth/verify-token.js'
@@ -22,6 +23,7 @@ import { createRetention } from './events/retention.js'
 import { createNotifyIngester, type NotifyIngester } from './ingest/notify-ingester.js'
 import { createNotifyPublish, NOTIFY_INGEST_VIEWER } from './ingest/notify-publish.js'
 import { createActivity } from './ops/activity.js'
+import { createAdminPageRoutes } from './ops/admin-page.js'
 import {
   createDrain,
   drainingPublisher,
@@ -30,8 +32,17 @@ import {
 } from './ops/drain.js'
 import { createHealthRoutes } from './ops/health.js'
 import type { Logger } from './ops/logger.js'
+import { createMetrics } from './ops/metrics.js'
+import { createMetricsRoute } from './ops/metrics-route.js'
+import { createRateMeter, meterPublishedEvents } from './ops/rate-meter.js'
+import { createRecentProblems, useRecentProblems } from './ops/recent-problems.js'
+import { useOperationMetrics } from './ops/use-operation-metrics.js'
 import { VERSION } from './ops/version.js'
 import { schema } from './schema/index.js'
+import {
+  createConnectionRegistry,
+  type TrackedSubscription,
+} from './transport/connection-registry.js'
 import { attachGraphqlWs, type WsTransport } from './transport/graphql-ws.js'
 import { useSseCursors } from './transport/sse-result-processor.js'
 
@@ -150,6 +161,8 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     intervalMs: config.retentionIntervalMs,
     logger,
   })
+  const metrics = createMetrics({ registry: new Registry(), db, bus })
+  const publishedEvents = createRateMeter()
   const services: Services = {
     db,
     bus,
@@ -157,14 +170,19 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       drain,
       createPublisher({
         db,
-        bus,
+        bus: meterPublishedEvents(bus, publishedEvents),
         onBusError: (err) => logger.error({ err }, 'bus publish failed; events stay in the log'),
         idempotencyWindowMs: config.idempotencyWindowMs,
+        metrics,
       }),
     ),
     lookups: createAccessLookups(db),
     statsIntervalMs: config.statsIntervalMs,
     activity: createActivity(),
+    metrics,
+    connections: createConnectionRegistry(),
+    problems: createRecentProblems(),
+    publishedEvents,
   }
   const verifyToken = createTokenVerifier(config.jwt)
   const keys = config.jwt.keys
@@ -192,14 +210,20 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
         return masked
       },
     },
-    plugins: [useSseCursors()],
+    plugins: [
+      useSseCursors({ metrics }),
+      useOperationMetrics(metrics),
+      useRecentProblems(services.problems),
+    ],
     context: async (initial): Promise<Context> => {
       if ('connectionViewer' in initial) {
+        // A WebSocket subscription follows its channels through a bus that lists them.
+        const tracked = initial['trackedSubscription'] as TrackedSubscription | undefined
         return {
           viewer: initial['connectionViewer'] as Context['viewer'],
           authRefusal: undefined,
           lastEventId: undefined,
-          services,
+          services: tracked ? { ...services, bus: tracked.watch(services.bus) } : services,
         }
       }
       const request = initial['request'] as Request
@@ -212,6 +236,7 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       try {
         return { viewer: await verifyToken(token), authRefusal: undefined, lastEventId, services }
       } catch (error) {
+        metrics.authRefusals.inc({ code: 'UNAUTHENTICATED' })
         return { viewer: null, authRefusal: error as Context['authRefusal'], lastEventId, services }
       }
     },
@@ -227,10 +252,15 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     checks: { database: () => db.ping(), bus: () => bus.ping() },
     draining: () => drain.draining,
   })
+  const serveMetrics = createMetricsRoute({
+    registry: metrics.registry,
+    token: config.metricsToken,
+  })
+  const adminPage = createAdminPageRoutes()
   const server: Server = createServer((req, res) => {
     health(req, res)
-      .then((handled) => {
-        if (handled) return
+      .then(async (handled) => {
+        if (handled || (await serveMetrics(req, res)) || adminPage(req, res)) return
         if (drain.draining) return refuseWhileDraining(res)
         // Streams (SSE) only end when the client leaves: shutdown ends them, not waits.
         if (!isStreamRequest(req)) res.once('close', drain.begin())
@@ -242,7 +272,16 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
         res.end()
       })
   })
-  ws = attachGraphqlWs({ server, path: GRAPHQL_PATH, yoga, verifyToken, logger })
+  ws = attachGraphqlWs({
+    server,
+    path: GRAPHQL_PATH,
+    yoga,
+    verifyToken,
+    logger,
+    metrics,
+    registry: services.connections,
+    problems: services.problems,
+  })
 
   let stopping: Promise<void> | undefined
   return {

@@ -51,6 +51,11 @@ export interface Config {
   readonly idempotencyWindowMs: number
   /** pino level (`LOG_LEVEL`, default `info`; `silent` disables logs). */
   readonly logLevel: string
+  /**
+   * Bearer token `/metrics` requires (`METRICS_TOKEN`); unset (default), `/metrics` is open to
+   * whoever reaches the port.
+   */
+  readonly metricsToken: string | undefined
   /** Print ready-to-use dev tokens at start (outside production when the secret is ephemeral). */
   readonly printDevTokens: boolean
 }
@@ -148,6 +153,12 @@ export function loadConfig(env: Env = process.env): Config {
       'NOTIFY_CHANNELS needs DATABASE_URL (the embedded database cannot be notified by other apps)',
     )
   }
+  const metricsToken = env['METRICS_TOKEN'] || undefined
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(metricsToken)) {
+    throw new ConfigError(
+      'METRICS_TOKEN must be at least 16 printable characters without spaces (it is sent as a bearer token)',
+    )
+  }
   const dataDir = env['DATA_DIR'] ?? './data'
   const keys = readKeys(env, production)
   return Object.freeze({
@@ -172,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionIntervalMs: readInt(env, 'RETENTION_INTERVAL_MS', 60_000, 100, 86_400_000),
     idempotencyWindowMs: readInt(env, 'IDEMPOTENCY_WINDOW_MS', 300_000, 1_000, 86_400_000),
     logLevel,
+    metricsToken,
     printDevTokens: !production && keys.kind === 'secret' && keys.ephemeral,
   })
 }

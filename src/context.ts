@@ -5,6 +5,10 @@ import type { Database } from './db/database.js'
 import type { Bus } from './events/bus.js'
 import type { Publisher } from './events/publisher.js'
 import type { Activity } from './ops/activity.js'
+import type { Metrics } from './ops/metrics.js'
+import type { RateMeter } from './ops/rate-meter.js'
+import type { RecentProblems } from './ops/recent-problems.js'
+import type { ConnectionRegistry } from './transport/connection-registry.js'
 
 /** The long-lived parts every resolver may use; built once by `buildApp`. */
 export interface Services {
@@ -16,6 +20,14 @@ export interface Services {
   readonly statsIntervalMs: number
   /** Live stream counts for /health and metrics. */
   readonly activity: Activity
+  /** Counters and gauges served at `/metrics`. */
+  readonly metrics: Metrics
+  /** This instance's live graphql-ws connections and subscriptions (admin API). */
+  readonly connections: ConnectionRegistry
+  /** This instance's recent errors and refusals (admin API). */
+  readonly problems: RecentProblems
+  /** Events published through this instance (admin API). */
+  readonly publishedEvents: RateMeter
 }
 
 /** Per request (HTTP, SSE) or per connection (WebSocket) GraphQL context. */

@@ -12,6 +12,7 @@ export const ErrorCode = {
   BAD_CURSOR: 'BAD_CURSOR',
   CURSOR_EXPIRED: 'CURSOR_EXPIRED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  CLOSED_BY_OPERATOR: 'CLOSED_BY_OPERATOR',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -71,5 +72,17 @@ export function databaseUnavailable(): GraphQLError {
     'database unavailable; retry later (with the same idempotencyKey, so a publish is not doubled)',
     ErrorCode.DATABASE_UNAVAILABLE,
     503,
+  )
+}
+
+/**
+ * An operator ended the subscription (admin API `closeChannelSubscriptions`). It is not
+ * resumed by itself: the client decides whether to subscribe again.
+ */
+export function closedByOperator(reason: string): GraphQLError {
+  return expected(
+    `subscription closed by an operator: ${reason}`,
+    ErrorCode.CLOSED_BY_OPERATOR,
+    410,
   )
 }

@@ -1,10 +1,10 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { createLogger } from './ops/logger.js'
+import { createLogger, wantsPrettyLogs } from './ops/logger.js'
 
 async function main(): Promise<void> {
   const config = loadConfig()
-  const logger = createLogger(config.logLevel)
+  const logger = createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.production) })
   const app = await buildApp(config, logger)
   const { url } = await app.start()
   logger.info(

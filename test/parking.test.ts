@@ -227,6 +227,24 @@ describe('parking', () => {
     await adminClient.dispose()
   })
 
+  it('publishes over the WebSocket too, with the same rules as over HTTP', async () => {
+    const serviceClient = connectClient(server.wsUrl, service)
+    const published = subscribe(serviceClient, RaiseParkingAlertDocument, {
+      input: { lotId: 'P1', level: 'INFO', message: 'over the socket' },
+    })
+    const [result] = await published.waitForCount(1)
+    expect(result?.raiseParkingAlert).toMatchObject({
+      message: 'over the socket',
+      automatic: false,
+    })
+    const refused = subscribe(client, RaiseParkingAlertDocument, {
+      input: { lotId: 'P1', level: 'INFO', message: 'operator may not publish' },
+    })
+    await refused.waitForEnd()
+    expect(refused.results[0]?.errors?.[0]?.extensions?.['code']).toBe('FORBIDDEN')
+    await serviceClient.dispose()
+  })
+
   it('refuses unknown lots and bad arguments with a clear code', async () => {
     const unknown = await execute(server.url, service, LotDocument, { lotId: 'nope' })
     expect(unknown.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND')

@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '../db/database.js'
+import type { Metrics } from '../ops/metrics.js'
 import type { Bus } from './bus.js'
 import { type ChannelRef, channelName } from './channels.js'
 import { appendEvent } from './event-log.js'
@@ -54,6 +55,8 @@ export interface PublisherDeps {
   readonly onBusError?: (error: unknown) => void
   /** How long an idempotency key deduplicates publishes, in ms (default 300000). */
   readonly idempotencyWindowMs?: number
+  /** Counts committed events by type; unset, nothing is counted. */
+  readonly metrics?: Pick<Metrics, 'eventsPublished'> | undefined
 }
 
 /** Creates the publisher: the single path by which events enter the log and the bus. */
@@ -62,6 +65,7 @@ export function createPublisher({
   bus,
   onBusError = () => {},
   idempotencyWindowMs = 300_000,
+  metrics,
 }: PublisherDeps): Publisher {
   return {
     async publish(work, { idempotency } = {}) {
@@ -87,6 +91,7 @@ export function createPublisher({
         if (idempotency) await saveIdempotentResult(tx, idempotency, outcome)
         return outcome
       })
+      for (const event of appended) metrics?.eventsPublished.inc({ type: event.type })
       const sends = [
         ...appended.map((event) => bus.publish(event.channel, { kind: 'event', event })),
         ...[...signals].map((channel) => bus.publish(channel, { kind: 'changed' })),

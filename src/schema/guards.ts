@@ -1,7 +1,7 @@
 import { assertCanPublish, assertCanRead, requireViewer } from '../auth/channel-access.js'
 import type { Viewer } from '../auth/viewer.js'
 import type { Context } from '../context.js'
-import { badInput } from '../errors.js'
+import { badInput, ErrorCode } from '../errors.js'
 import { type ChannelRef, isValidId } from '../events/channels.js'
 
 /** The authenticated viewer, or an `UNAUTHENTICATED` error. */
@@ -16,10 +16,16 @@ export function publisherOf(ctx: Context): Viewer {
   return viewer
 }
 
-/** The viewer when it may read every channel given; `FORBIDDEN` otherwise. */
+/** The viewer when it may read every channel given; `FORBIDDEN` (counted) otherwise. */
 export async function readerOf(ctx: Context, channels: readonly ChannelRef[]): Promise<Viewer> {
   const viewer = viewerOf(ctx)
-  await assertCanRead(viewer, channels, ctx.services.lookups)
+  try {
+    await assertCanRead(viewer, channels, ctx.services.lookups)
+  } catch (error) {
+    const code = (error as { extensions?: Record<string, unknown> }).extensions?.['code']
+    if (code === ErrorCode.FORBIDDEN) ctx.services.metrics.authRefusals.inc({ code })
+    throw error
+  }
   return viewer
 }
 

@@ -10,6 +10,7 @@ import './rooms.js'
 import './appointments.js'
 import './reservations.js'
 import './restaurant-chat.js'
+import './admin.js'
 
 /** The whole schema, fields sorted so the printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema())

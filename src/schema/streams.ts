@@ -15,6 +15,25 @@ export interface FollowOptions {
   readonly types?: readonly EventType[] | undefined
 }
 
+/** `stream`, telling the metrics when each event leaves it for the transport. */
+function measured<T extends DeliveredEvent>(
+  ctx: Context,
+  stream: AsyncIterableIterator<T>,
+): AsyncIterableIterator<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      return this
+    },
+    async next() {
+      const step = await stream.next()
+      if (!step.done) ctx.services.metrics.eventStreamed(ctx, step.value.publishedAt)
+      return step
+    },
+    return: async (value?: unknown) =>
+      (await stream.return?.(value)) ?? { done: true, value: undefined },
+  }
+}
+
 /**
  * Authorizes and follows `channels` for a subscription field: replay after the cursor, then
  * live. Throws before streaming when the viewer may not read them or the cursor is invalid.
@@ -33,12 +52,13 @@ export async function followChannels<T extends EventType = EventType>(
     from = new Map([...decoded].filter(([channel]) => names.includes(channel)))
     if (from.size === 0) throw badCursor('it belongs to another subscription')
   }
-  return (await openEventStream(ctx.services, {
+  const stream = await openEventStream(ctx.services, {
     channels: names,
     from,
     filter: types ? (event) => types.includes(event.type) : undefined,
     onClose: ctx.services.activity.streamOpened(),
-  })) as AsyncIterableIterator<DeliveredEvent<T>>
+  })
+  return measured(ctx, stream as AsyncIterableIterator<DeliveredEvent<T>>)
 }
 
 /**

@@ -13,7 +13,11 @@ import { WebSocketServer } from 'ws'
 import { extractToken } from '../auth/extract-token.js'
 import type { TokenVerifier } from '../auth/verify-token.js'
 import type { Viewer } from '../auth/viewer.js'
-import type { Logger } from '../ops/logger.js'
+import { type Logger, newConnectionId } from '../ops/logger.js'
+import type { Metrics } from '../ops/metrics.js'
+import { labelOperation } from '../ops/operation-label.js'
+import type { RecentProblems } from '../ops/recent-problems.js'
+import type { ConnectionRegistry, TrackedConnection } from './connection-registry.js'
 
 /** Close codes Switchboard uses beside graphql-ws's own. */
 export const WS_CLOSE = {
@@ -45,14 +49,27 @@ export interface WsTransportOptions {
   readonly yoga: YogaServerInstance<any, any>
   readonly verifyToken: TokenVerifier
   readonly logger: Logger
+  /** Counts sockets, refused tokens and the messages each subscription sends. */
+  readonly metrics: Metrics
+  /** Lists live connections and subscriptions for the admin API, which may close them. */
+  readonly registry?: ConnectionRegistry | undefined
+  /** Records refused connections for the admin API. */
+  readonly problems?: RecentProblems | undefined
 }
 
 interface ConnectionState {
   viewer: Viewer
   expiryTimer: NodeJS.Timeout | undefined
+  tracked: TrackedConnection | undefined
 }
 
 type Extra = { socket: import('ws').WebSocket; request: import('node:http').IncomingMessage }
+
+/** The loggers of one socket: its own (with its connection id), and one per running operation. */
+interface ConnectionLog {
+  readonly log: Logger
+  readonly operations: Map<string, Logger>
+}
 
 /**
  * Serves graphql-transport-ws on `path` of `server`, executing through Yoga so both transports
@@ -65,9 +82,27 @@ export function attachGraphqlWs({
   yoga,
   verifyToken,
   logger,
+  metrics,
+  registry,
+  problems,
 }: WsTransportOptions): WsTransport {
   const wss = new WebSocketServer({ server, path })
   const connections = new Map<WsContext<Record<string, unknown>, Extra>, ConnectionState>()
+  // Registered before graphql-ws's own listener, so a socket has its logger before any message.
+  const logs = new WeakMap<import('ws').WebSocket, ConnectionLog>()
+  wss.on('connection', (socket) => {
+    logs.set(socket, {
+      log: logger.child({ connectionId: newConnectionId() }),
+      operations: new Map(),
+    })
+    socket.once('close', metrics.connectionOpened('ws'))
+  })
+  const logOf = (ctx: WsContext<Record<string, unknown>, Extra>, id?: string) => {
+    const connection = logs.get(ctx.extra.socket)
+    return (
+      (id === undefined ? undefined : connection?.operations.get(id)) ?? connection?.log ?? logger
+    )
+  }
 
   const armExpiry = (ctx: WsContext<Record<string, unknown>, Extra>, state: ConnectionState) => {
     const expiresAt = state.viewer.expiresAt
@@ -88,51 +123,79 @@ export function attachGraphqlWs({
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onConnect: async (ctx) => {
         const { request, socket } = ctx.extra
+        const refuse = (code: number, reason: string) => {
+          metrics.authRefusals.inc({ code: 'UNAUTHENTICATED' })
+          logOf(ctx).info({ code, reason }, 'connection refused')
+          const remoteAddress = request.socket.remoteAddress ?? null
+          problems?.record({ code: 'UNAUTHENTICATED', message: reason, remoteAddress })
+          socket.close(code, reason)
+          return false
+        }
         const token = extractToken({
           connectionParams: ctx.connectionParams,
           authorizationHeader: request.headers.authorization,
           url: request.url,
         })
-        if (!token) {
-          socket.close(WS_CLOSE.UNAUTHORIZED, 'Unauthorized: a token is required')
-          return false
-        }
+        if (!token) return refuse(WS_CLOSE.UNAUTHORIZED, 'Unauthorized: a token is required')
         try {
           const viewer = await verifyToken(token)
-          const state: ConnectionState = { viewer, expiryTimer: undefined }
+          const tracked = registry?.open({
+            viewer,
+            remoteAddress: request.socket.remoteAddress ?? null,
+            forwardedFor: [request.headers['x-forwarded-for'] ?? []].flat().join(', ') || null,
+            close: (code, reason) => {
+              socket.close(code, reason)
+              setTimeout(() => socket.terminate(), CLOSE_GRACE).unref()
+            },
+          })
+          const state: ConnectionState = { viewer, expiryTimer: undefined, tracked }
           connections.set(ctx, state)
           armExpiry(ctx, state)
+          logOf(ctx).info({ sub: viewer.sub, role: viewer.role }, 'connection accepted')
           return true
         } catch (error) {
           const reason = error instanceof Error ? error.message : 'token invalid'
           const expired = reason === 'token expired'
-          socket.close(
+          return refuse(
             expired ? WS_CLOSE.TOKEN_EXPIRED : WS_CLOSE.UNAUTHORIZED,
             `Unauthorized: ${reason}`,
           )
-          return false
         }
       },
       // Errors thrown while streaming bypass Yoga's masking; mask the unexpected ones here.
-      onError: (_ctx, id, _payload, errors) =>
-        errors.map((error) => maskStreamError(error, id, logger)),
-      onClose: (ctx) => {
+      onError: (ctx, id, _payload, errors) =>
+        errors.map((error) => maskStreamError(error, id, logOf(ctx, id))),
+      onNext: (ctx, id, _payload, args) => {
+        if (ctx.subscriptions[id]) metrics.frameSent('ws', args.contextValue as object)
+      },
+      onComplete: (ctx, id) => {
+        logOf(ctx, id).debug('complete')
+        logs.get(ctx.extra.socket)?.operations.delete(id)
+      },
+      // Lets an operator end a subscription's stream (admin API).
+      onOperation: (ctx, id, _payload, _args, result) =>
+        connections.get(ctx)?.tracked?.started(id, result),
+      onClose: (ctx, code, reason) => {
+        logOf(ctx).info({ code, reason }, 'connection closed')
         const state = connections.get(ctx)
         if (state) clearTimeout(state.expiryTimer)
+        state?.tracked?.closed()
         connections.delete(ctx)
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const state = connections.get(ctx)
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           connectionViewer: state?.viewer ?? null,
-          request: ctx.extra.request,
+          // `req`, not `request`: Yoga would take the upgrade GET for the operation's request
+          // and refuse every mutation ("only from a POST request").
+          req: ctx.extra.request,
           params: payload,
         })
         let document: ReturnType<typeof parse>
         try {
           document = parse(payload.query)
         } catch (error) {
-          return [error as import('graphql').GraphQLError]
+          return [asParseFailure(error)]
         }
         const errors = validate(schema, document)
         if (errors.length > 0) return errors
@@ -147,12 +210,27 @@ export function attachGraphqlWs({
           )
           if (coerced.errors) return coerced.errors
         }
+        const log = logOf(ctx).child({
+          operationId: id,
+          operationName: payload.operationName ?? operation?.name?.value ?? null,
+        })
+        logs.get(ctx.extra.socket)?.operations.set(id, log)
+        log.debug({ operation: operation?.operation }, 'subscribe')
+        const tracked =
+          operation?.operation === 'subscription'
+            ? state?.tracked?.subscribe(
+                id,
+                labelOperation(document, payload.operationName, operation),
+              )
+            : undefined
         const args: ExecutionArgs = {
           schema,
           document,
           operationName: payload.operationName ?? null,
           variableValues: payload.variables ?? null,
-          contextValue: await contextFactory(),
+          // The subscription's resolvers see it (`trackedSubscription`), so the channels they
+          // follow are listed.
+          contextValue: await contextFactory(tracked && { trackedSubscription: tracked }),
           rootValue: { execute, subscribe } as EnvelopedRoot,
         }
         return args
@@ -181,18 +259,31 @@ export function attachGraphqlWs({
   }
 }
 
+/** A syntax error as a client-facing error with the same code HTTP answers with. */
+function asParseFailure(error: unknown): GraphQLError {
+  if (!(error instanceof GraphQLError)) throw error
+  return new GraphQLError(error.message, {
+    ...(error.source ? { source: error.source } : {}),
+    ...(error.positions ? { positions: error.positions } : {}),
+    extensions: { ...error.extensions, code: 'GRAPHQL_PARSE_FAILED' },
+  })
+}
+
 /**
- * What a client sees of an error that ended its stream: expected errors (a `GraphQLError` with
- * `extensions.code`, e.g. CURSOR_EXPIRED) and validation errors as they are; anything else as
- * a generic message, logged here with its detail.
+ * What a client sees of an error that ended its stream: errors made for clients (a
+ * `GraphQLError` at the root, e.g. CURSOR_EXPIRED or a variable coercion message) and
+ * validation errors as they are; anything else as a generic message, logged here with detail.
  */
 export function maskStreamError(
   error: GraphQLError,
   id: string,
   logger: Logger,
 ): GraphQLFormattedError {
-  const cause = error.originalError
-  if (!cause || (cause instanceof GraphQLError && cause.extensions['code'])) return error.toJSON()
+  // The innermost cause decides: a GraphQLError is meant for clients (a coded error, a
+  // variable coercion message); anything else is a bug or an outage to hide.
+  let cause: Error | undefined = error.originalError
+  while (cause instanceof GraphQLError && cause.originalError) cause = cause.originalError
+  if (!cause || cause instanceof GraphQLError) return error.toJSON()
   logger.error({ err: cause, subscriptionId: id }, 'unexpected error in a subscription stream')
   return { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }
 }

@@ -1,4 +1,5 @@
 import { isAsyncIterable, type Plugin } from 'graphql-yoga'
+import type { Metrics } from '../ops/metrics.js'
 
 const KEEP_ALIVE_INTERVAL = 12_000 // ms; below common proxy idle timeouts
 const RECONNECT_DELAY = 1_000 // ms, the `retry:` hint for EventSource
@@ -24,22 +25,34 @@ function serialize(result: Result): string {
   return JSON.stringify({ data, errors, extensions })
 }
 
+export interface SseOptions {
+  /** Counts each stream as an `sse` connection, and the messages it sends. */
+  readonly metrics: Metrics
+}
+
 /**
  * Serves subscription results as `text/event-stream` like Yoga does, plus an `id:` line with
  * the event's cursor. A browser `EventSource` that reconnects sends it back as
  * `Last-Event-ID`, and the subscription resumes after it with nothing lost.
  */
-export function useSseCursors(): Plugin {
+export function useSseCursors({ metrics }: SseOptions): Plugin {
   return {
-    onResultProcess({ request, result, setResultProcessor }) {
+    // The server context is the operation's GraphQL context: Yoga extends it in place.
+    onResultProcess({ request, result, setResultProcessor, serverContext: operation }) {
       const accept = request.headers.get('accept') ?? ''
       if (!isAsyncIterable(result) || !accept.includes('text/event-stream')) return
       setResultProcessor((input, fetchAPI) => {
         const iterator = (input as AsyncIterable<Result>)[Symbol.asyncIterator]()
         const encoder = new fetchAPI.TextEncoder()
         let keepAlive: NodeJS.Timeout | undefined
+        let closeConnection = () => {}
+        const finish = () => {
+          clearInterval(keepAlive)
+          closeConnection()
+        }
         const body = new fetchAPI.ReadableStream<Uint8Array>({
           start(controller) {
+            closeConnection = metrics.connectionOpened('sse')
             controller.enqueue(encoder.encode(`retry: ${RECONNECT_DELAY}\n:\n\n`))
             keepAlive = setInterval(() => {
               if ((controller.desiredSize ?? 0) > 0) controller.enqueue(encoder.encode(':\n\n'))
@@ -54,19 +67,20 @@ export function useSseCursors(): Plugin {
                 controller.enqueue(
                   encoder.encode(`event: next\n${id}data: ${serialize(value)}\n\n`),
                 )
+                metrics.frameSent('sse', operation)
               }
               if (done) {
-                clearInterval(keepAlive)
+                finish()
                 controller.enqueue(encoder.encode('event: complete\ndata:\n\n'))
                 controller.close()
               }
             } catch (error) {
-              clearInterval(keepAlive)
+              finish()
               controller.error(error)
             }
           },
           async cancel() {
-            clearInterval(keepAlive)
+            finish()
             await iterator.return?.()
           },
         })

@@ -35,6 +35,27 @@ describe('errors that end a WebSocket stream', () => {
     })
   })
 
+  it('pass a GraphQLError without a code (a variable coercion message) through', () => {
+    const { logger, lines } = recordingLogger()
+    const coercion = new GraphQLError('ID cannot represent value: {}')
+    expect(maskStreamError(wrap(coercion), '1', logger)).toMatchObject({
+      message: 'ID cannot represent value: {}',
+    })
+    expect(lines).toEqual([])
+  })
+
+  it('mask a GraphQLError that only wraps an unexpected error', () => {
+    const { logger, lines } = recordingLogger()
+    const located = new GraphQLError('socket hang up', {
+      originalError: new Error('socket hang up'),
+    })
+    expect(maskStreamError(wrap(located), '2', logger)).toEqual({
+      message: 'Unexpected error.',
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    })
+    expect(lines).toHaveLength(1)
+  })
+
   it('mask anything else for the client and log it with detail', () => {
     const { logger, lines } = recordingLogger()
     const masked = maskStreamError(

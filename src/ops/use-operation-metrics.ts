@@ -1,0 +1,110 @@
+import {
+  type DocumentNode,
+  GraphQLError,
+  getOperationAST,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql'
+import { isAsyncIterable, type Plugin } from 'graphql-yoga'
+import type { Metrics } from './metrics.js'
+
+/** The name of the first field the operation selects at its root (a subscription has one). */
+function rootFieldOf(document: DocumentNode, operation: OperationDefinitionNode): string {
+  const visit = (selections: SelectionSetNode): string | undefined => {
+    for (const selection of selections.selections) {
+      if (selection.kind === Kind.FIELD) return selection.name.value
+      const fragment =
+        selection.kind === Kind.INLINE_FRAGMENT
+          ? selection
+          : document.definitions.find(
+              (definition) =>
+                definition.kind === Kind.FRAGMENT_DEFINITION &&
+                definition.name.value === selection.name.value,
+            )
+      const found =
+        fragment && 'selectionSet' in fragment && fragment.selectionSet
+          ? visit(fragment.selectionSet)
+          : undefined
+      if (found) return found
+    }
+    return undefined
+  }
+  return visit(operation.selectionSet) ?? 'unknown'
+}
+
+/** `source`, calling `ended` once when it finishes, fails or is returned early. */
+function onEnd<T>(source: AsyncIterable<T>, ended: () => void): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  let open = true
+  const end = () => {
+    if (!open) return
+    open = false
+    ended()
+  }
+  return {
+    [Symbol.asyncIterator]() {
+      return this
+    },
+    async next() {
+      try {
+        const step = await iterator.next()
+        if (step.done) end()
+        return step
+      } catch (error) {
+        end()
+        throw error
+      }
+    },
+    async return(value?: unknown) {
+      end()
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined }
+    },
+    async throw(error?: unknown) {
+      end()
+      if (iterator.throw) return iterator.throw(error)
+      throw error
+    },
+  }
+}
+
+/** The code a client sees for `error`: its `extensions.code`, else what Yoga answers. */
+function codeOf(error: GraphQLError): string {
+  const code = error.extensions['code']
+  if (typeof code === 'string') return code
+  // Without an original error it is a request error (variables); with one, unexpected.
+  return error.originalError && !(error.originalError instanceof GraphQLError)
+    ? 'INTERNAL_SERVER_ERROR'
+    : 'BAD_USER_INPUT'
+}
+
+/**
+ * Operation-level metrics for every transport that executes through Yoga (HTTP, SSE and
+ * graphql-ws): subscriptions streaming by root field, and errors of publish mutations by code.
+ */
+export function useOperationMetrics(metrics: Metrics): Plugin {
+  return {
+    onSubscribe({ args }) {
+      const operation = getOperationAST(args.document, args.operationName)
+      if (!operation) return
+      const field = rootFieldOf(args.document, operation)
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (!isAsyncIterable(result)) return
+          metrics.subscriptions.inc({ field })
+          setResult(onEnd(result, () => metrics.subscriptions.dec({ field })))
+        },
+      }
+    },
+    onExecute({ args }) {
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return
+      return {
+        onExecuteDone({ result }) {
+          if (isAsyncIterable(result)) return
+          for (const error of result.errors ?? [])
+            metrics.publishErrors.inc({ code: codeOf(error) })
+        },
+      }
+    },
+  }
+}

@@ -27,19 +27,37 @@ describe.skipIf(skipReason !== undefined)('GraphiQL in Chromium', () => {
     await server?.stop()
   })
 
-  it('loads offline, runs a subscription and shows an event published meanwhile', async () => {
+  /** Opens GraphiQL on `query`, types an admin token into the Headers tab and runs it. */
+  async function runInGraphiql(query: string) {
     const page = await browser.newPage()
     const failedRequests: string[] = []
     page.on('requestfailed', (request) => failedRequests.push(request.url()))
-    const query =
-      'subscription { parkingUpdated(lotId: "G1") { ... on ParkingAlert { seq message cursor } } }'
     const headers = JSON.stringify({ Authorization: `Bearer ${await adminToken()}` })
     await page.goto(`${server.url}?${new URLSearchParams({ query })}`)
-    // Type the token into the Headers tab as a person would.
     await page.getByText('Headers', { exact: true }).click()
     await page.locator('.graphiql-editor-tool .monaco-editor').last().click()
     await page.keyboard.insertText(headers)
     await page.locator('.graphiql-execute-button').click()
+    // Monaco renders spaces as U+00A0.
+    const response = async () =>
+      ((await page.locator('.graphiql-response').textContent()) ?? '').replaceAll('\u00a0', ' ')
+    return { page, failedRequests, response }
+  }
+
+  it('loads offline and runs a query', async () => {
+    const { page, failedRequests, response } = await runInGraphiql(
+      '{ lot(lotId: "G1") { name spaces { number state } } }',
+    )
+    await expect.poll(response, { timeout: 15_000 }).toContain('Browser lot')
+    expect(await response()).toContain('A-1')
+    expect(failedRequests).toEqual([])
+    await page.close()
+  })
+
+  it('runs a subscription and shows an event published meanwhile', async () => {
+    const { page, failedRequests } = await runInGraphiql(
+      'subscription { parkingUpdated(lotId: "G1") { ... on ParkingAlert { seq message cursor } } }',
+    )
     // The stream opens asynchronously after the click; publish until the page shows an event.
     const service = await serviceToken()
     await expect

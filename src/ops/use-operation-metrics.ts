@@ -1,37 +1,7 @@
-import {
-  type DocumentNode,
-  GraphQLError,
-  getOperationAST,
-  Kind,
-  type OperationDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql'
+import { GraphQLError, getOperationAST } from 'graphql'
 import { isAsyncIterable, type Plugin } from 'graphql-yoga'
 import type { Metrics } from './metrics.js'
-
-/** The name of the first field the operation selects at its root (a subscription has one). */
-function rootFieldOf(document: DocumentNode, operation: OperationDefinitionNode): string {
-  const visit = (selections: SelectionSetNode): string | undefined => {
-    for (const selection of selections.selections) {
-      if (selection.kind === Kind.FIELD) return selection.name.value
-      const fragment =
-        selection.kind === Kind.INLINE_FRAGMENT
-          ? selection
-          : document.definitions.find(
-              (definition) =>
-                definition.kind === Kind.FRAGMENT_DEFINITION &&
-                definition.name.value === selection.name.value,
-            )
-      const found =
-        fragment && 'selectionSet' in fragment && fragment.selectionSet
-          ? visit(fragment.selectionSet)
-          : undefined
-      if (found) return found
-    }
-    return undefined
-  }
-  return visit(operation.selectionSet) ?? 'unknown'
-}
+import { labelOperation } from './operation-label.js'
 
 /** `source`, calling `ended` once when it finishes, fails or is returned early. */
 function onEnd<T>(source: AsyncIterable<T>, ended: () => void): AsyncIterableIterator<T> {
@@ -87,7 +57,7 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
     onSubscribe({ args }) {
       const operation = getOperationAST(args.document, args.operationName)
       if (!operation) return
-      const field = rootFieldOf(args.document, operation)
+      const field = labelOperation(args.document, null, operation).rootField
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) return

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { isAsyncIterable } from 'graphql-yoga'
 import type { Viewer } from '../auth/viewer.js'
 import { closedByOperator } from '../errors.js'
 import type { Bus } from '../events/bus.js'
 import type { Role } from '../events/channels.js'
 import type { OperationLabel } from '../ops/operation-label.js'
 import { createRateMeter, type RateMeter } from '../ops/rate-meter.js'
-import { endable, isAsyncIterable } from './endable-stream.js'
+import { endable } from './endable-stream.js'
 
 /**
  * Close code of a connection an operator disconnected, with the reason after "Disconnected by

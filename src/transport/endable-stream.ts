@@ -45,8 +45,3 @@ export function endable<T>(source: AsyncIterable<T>, onEnd: () => void) {
   }
   return { iterator, end }
 }
-
-/** Whether `value` can be iterated with `for await`. */
-export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof (value as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator] === 'function'
-}

@@ -1,12 +1,14 @@
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
+import type { GraphQLError } from 'graphql'
 import { createYoga, maskError } from 'graphql-yoga'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { Registry } from 'prom-client'
 import { mintDevTokens } from './auth/dev-tokens.js'
 import { extractToken } from './auth/extract-token.js'
+import { createRevocations, refusingRevoked } from './auth/revocations.js'
 import { createTokenVerifier } from './auth/verify-token.js'
 import type { Config } from './config.js'
 import type { Context, Services } from './context.js'
@@ -16,7 +18,9 @@ import { migrate } from './db/migrate.js'
 import { createPgDatabase } from './db/pg-database.js'
 import { openPgliteDatabase } from './db/pglite-database.js'
 import type { Bus } from './events/bus.js'
+import { createFeedHub } from './events/channel-feed.js'
 import { createInProcessBus } from './events/in-process-bus.js'
+import { createPublishRateLimit } from './events/publish-rate-limit.js'
 import { createPublisher } from './events/publisher.js'
 import { createRedisBus } from './events/redis-bus.js'
 import { createRetention } from './events/retention.js'
@@ -43,7 +47,12 @@ import {
   createConnectionRegistry,
   type TrackedSubscription,
 } from './transport/connection-registry.js'
-import { attachGraphqlWs, type WsTransport } from './transport/graphql-ws.js'
+import { attachGraphqlWs, WS_CLOSE, type WsTransport } from './transport/graphql-ws.js'
+import { createHttpServer } from './transport/http-server.js'
+import { createOriginPolicy } from './transport/origins.js'
+import { queryLimitPlugins } from './transport/query-limits.js'
+import { createInProcessQuotas, type Quotas } from './transport/quotas.js'
+import { createRedisQuotas } from './transport/redis-quotas.js'
 import { useSseCursors } from './transport/sse-result-processor.js'
 
 const GRAPHQL_PATH = '/graphql'
@@ -118,6 +127,35 @@ async function openBus(config: Config, logger: Logger): Promise<Bus> {
 }
 
 /**
+ * Connection and subscription quotas: counted across the cluster in Redis when `REDIS_URL` is
+ * set (on a connection of their own), else in process. Its `close` releases the connection.
+ */
+async function openQuotas(config: Config, logger: Logger): Promise<Quotas> {
+  if (!config.redisUrl) return createInProcessQuotas()
+  // A quota check must not wait for Redis to come back: it fails open at once instead.
+  const redis = new Redis(config.redisUrl, {
+    connectTimeout: CONNECT_TIMEOUT,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+  })
+  redis.on('error', (err) => logger.warn({ err }, 'redis connection error (quotas)'))
+  await redis.connect()
+  const quotas = createRedisQuotas({
+    redis,
+    prefix: config.redisPrefix,
+    onError: (err) => logger.warn({ err }, 'quota check failed; allowing'),
+  })
+  return {
+    claim: (keys, holder) => quotas.claim(keys, holder),
+    async close() {
+      await quotas.close()
+      redis.disconnect()
+    },
+  }
+}
+
+/**
  * The PostgreSQL NOTIFY ingester when `NOTIFY_CHANNELS` is set: each payload runs the mapped
  * publish mutation through the schema. Throws `ConfigError` for a mapping that cannot work.
  */
@@ -152,6 +190,7 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   const applied = await migrate(db)
   if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
   const bus = await openBus(config, logger)
+  const quotas = await openQuotas(config, logger)
   const drain = createDrain()
   const retention = createRetention({
     db,
@@ -163,9 +202,23 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   })
   const metrics = createMetrics({ registry: new Registry(), db, bus })
   const publishedEvents = createRateMeter()
+  const revocations = createRevocations({
+    db,
+    bus,
+    // Revoked tokens end their connections on every instance; the client reconnects with a
+    // fresh token (4403 is one the graphql-ws client retries).
+    onRevoked: (sub, reason) =>
+      services.connections.disconnectUser(
+        sub,
+        `Forbidden: token revoked: ${reason}`,
+        WS_CLOSE.TOKEN_EXPIRED,
+      ),
+  })
   const services: Services = {
     db,
     bus,
+    revocations,
+    feeds: createFeedHub({ db, bus }),
     publisher: drainingPublisher(
       drain,
       createPublisher({
@@ -183,17 +236,41 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     connections: createConnectionRegistry(),
     problems: createRecentProblems(),
     publishedEvents,
+    publishRate: createPublishRateLimit({
+      perSecond: config.limits.publishPerSecond,
+      burst: config.limits.publishBurst,
+      // Rows a database trigger announced are committed already; refusing them would lose them.
+      exempt: (viewer) => viewer === NOTIFY_INGEST_VIEWER,
+    }),
   }
-  const verifyToken = createTokenVerifier(config.jwt)
+  const verifyToken = refusingRevoked(createTokenVerifier(config.jwt), revocations)
   const keys = config.jwt.keys
   const devTokens =
     config.printDevTokens && keys.kind === 'secret' ? await mintDevTokens(keys.secret) : undefined
 
+  /** Yoga's masking (a generic message for unexpected errors), logging what it hides. */
+  const maskUnexpected = (error: unknown, message: string, isDev?: boolean): Error => {
+    const masked = maskError(error, message, isDev)
+    if (masked !== error) logger.error({ err: error }, 'unexpected error')
+    return masked
+  }
+  const originPolicy = createOriginPolicy(config.allowedOrigins)
+  /**
+   * `services` whose bus lists the channels a WebSocket subscription subscribes to itself
+   * (stats); made on first use, as most subscriptions follow their channels through the feeds.
+   */
+  const watchedServices = (tracked: TrackedSubscription): Services => {
+    let bus: Bus | undefined
+    return Object.create(services, {
+      bus: { get: () => (bus ??= tracked.watch(services.bus)) },
+    }) as Services
+  }
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     logging: logger,
+    cors: originPolicy.cors,
     // GraphiQL with its assets inlined: Yoga's default page loads them from a CDN, which a
     // developer offline or a locked-down network cannot reach.
     renderGraphiQL,
@@ -203,14 +280,9 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
         ? { headers: JSON.stringify({ Authorization: `Bearer ${devTokens.admin}` }) }
         : {}),
     },
-    maskedErrors: {
-      maskError(error, message, isDev) {
-        const masked = maskError(error, message, isDev)
-        if (masked !== error) logger.error({ err: error }, 'unexpected error')
-        return masked
-      },
-    },
+    maskedErrors: { maskError: maskUnexpected },
     plugins: [
+      ...queryLimitPlugins(config.limits.query),
       useSseCursors({ metrics }),
       useOperationMetrics(metrics),
       useRecentProblems(services.problems),
@@ -223,7 +295,9 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
           viewer: initial['connectionViewer'] as Context['viewer'],
           authRefusal: undefined,
           lastEventId: undefined,
-          services: tracked ? { ...services, bus: tracked.watch(services.bus) } : services,
+          services: tracked ? watchedServices(tracked) : services,
+          fanout: initial['fanout'] as Context['fanout'],
+          connection: initial['connection'] as Context['connection'],
         }
       }
       const request = initial['request'] as Request
@@ -257,7 +331,7 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     token: config.metricsToken,
   })
   const adminPage = createAdminPageRoutes()
-  const server: Server = createServer((req, res) => {
+  const server: Server = await createHttpServer(config.tls, (req, res) => {
     health(req, res)
       .then(async (handled) => {
         if (handled || (await serveMetrics(req, res)) || adminPage(req, res)) return
@@ -277,6 +351,12 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     path: GRAPHQL_PATH,
     yoga,
     verifyToken,
+    feeds: services.feeds,
+    limits: config.limits,
+    quotas,
+    allowsOrigin: originPolicy.allows,
+    maskError: (error) =>
+      (maskUnexpected(error, 'Unexpected error.', false) as GraphQLError).toJSON(),
     logger,
     metrics,
     registry: services.connections,
@@ -287,6 +367,7 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   return {
     devTokens,
     async start() {
+      await revocations.start()
       await ingester?.start()
       retention.start()
       return new Promise((resolve, reject) => {
@@ -295,7 +376,8 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
           server.off('error', reject)
           const { port } = server.address() as AddressInfo
           const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
-          resolve({ port, url: `http://${host}:${port}${GRAPHQL_PATH}` })
+          const scheme = config.tls ? 'https' : 'http'
+          resolve({ port, url: `${scheme}://${host}:${port}${GRAPHQL_PATH}` })
         })
       })
     },
@@ -312,6 +394,8 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
         // Publishes WebSocket clients sent before their socket closed.
         await drain.start()
         await retention.stop()
+        revocations.stop()
+        await quotas.close()
         await bus.close()
         await db.close()
       })()

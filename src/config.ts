@@ -6,9 +6,81 @@ export type KeySource =
   | { kind: 'secret'; secret: string; ephemeral: boolean }
   | { kind: 'jwks'; url: URL }
 
+/** Caps on one GraphQL document, checked on every transport before it runs; 0 turns one off. */
+export interface QueryLimits {
+  /** Deepest field nesting (`QUERY_MAX_DEPTH`, default 12); introspection's `__schema` is exempt. */
+  readonly maxDepth: number
+  /** Aliased fields in one operation (`QUERY_MAX_ALIASES`, default 15; `__typename` is free). */
+  readonly maxAliases: number
+  /** Directives in one operation (`QUERY_MAX_DIRECTIVES`, default 10). */
+  readonly maxDirectives: number
+  /** Lexical tokens in the document, counted while parsing (`QUERY_MAX_TOKENS`, default 2000). */
+  readonly maxTokens: number
+  /**
+   * Estimated cost of one operation (`QUERY_MAX_COST`, default 30000): each field costs 1, each
+   * object 2, nested fields weigh 1.5 times more per level and a literal `first`/`last`
+   * multiplies its field; introspection's `__schema` is exempt. The default lets any one root
+   * field through at its largest page with every field selected (the largest,
+   * `adminConnections(first: 500)`, costs about 29500) and refuses aliasing several such pages.
+   */
+  readonly maxCost: number
+}
+
+/** Limits that bound what one client may ask of an instance. */
+export interface Limits {
+  /** Per-document caps (depth, aliases, directives, tokens, cost) on HTTP, SSE and WebSocket. */
+  readonly query: QueryLimits
+  /**
+   * Sustained publishes per second per token subject (`PUBLISH_RATE_PER_SECOND`, default 200;
+   * 0 turns the limit off). Counted per instance. Over it a publish fails with `RATE_LIMITED`.
+   */
+  readonly publishPerSecond: number
+  /** Publishes a token subject may make at once before the rate applies (`PUBLISH_RATE_BURST`, default 400). */
+  readonly publishBurst: number
+  /**
+   * Open WebSockets per instance (`MAX_CONNECTIONS`, default 20000; 0 = no limit). Past it new
+   * sockets are closed with 1013 ("Try again later").
+   */
+  readonly maxConnections: number
+  /** Open WebSockets per token subject, cluster-wide with `REDIS_URL` (`MAX_CONNECTIONS_PER_USER`, default 50). */
+  readonly maxConnectionsPerUser: number
+  /** Open WebSockets per scope (tenant), cluster-wide (`MAX_CONNECTIONS_PER_TENANT`, default 20000). */
+  readonly maxConnectionsPerTenant: number
+  /** Subscriptions one WebSocket may run at once (`MAX_SUBSCRIPTIONS_PER_CONNECTION`, default 100). */
+  readonly maxSubscriptionsPerConnection: number
+  /** Subscriptions per scope (tenant), cluster-wide (`MAX_SUBSCRIPTIONS_PER_TENANT`, default 100000). */
+  readonly maxSubscriptionsPerTenant: number
+  /** How long a WebSocket may take to send `connection_init` (`WS_INIT_TIMEOUT_MS`, default 10000). */
+  readonly initTimeoutMs: number
+  /** Largest client message on a WebSocket (`WS_MAX_MESSAGE_BYTES`, default 65536); bigger closes with 1009. */
+  readonly maxMessageBytes: number
+  /** Sustained client-to-server messages per second per WebSocket (`WS_MESSAGE_RATE_PER_SECOND`, default 50). */
+  readonly messagesPerSecond: number
+  /** Client messages a WebSocket may send at once before the rate applies (`WS_MESSAGE_RATE_BURST`, default 100). */
+  readonly messageBurst: number
+  /**
+   * Bytes a WebSocket's send buffer may hold (`WS_MAX_BUFFERED_BYTES`, default 1048576); a
+   * subscriber that reads slower is dropped with 4008 and resumes from its cursor.
+   */
+  readonly maxBufferedBytes: number
+  /**
+   * Interval of WebSocket ping frames (`KEEPALIVE_INTERVAL_MS`, default 15000); a peer that
+   * does not answer is terminated within twice this.
+   */
+  readonly keepAliveMs: number
+}
+
+/** PEM files that turn on HTTPS and WSS (`TLS_CERT_FILE` and `TLS_KEY_FILE`, both or neither). */
+export interface TlsFiles {
+  /** Certificate chain, PEM (`TLS_CERT_FILE`), as an absolute path. */
+  readonly certFile: string
+  /** Private key, PEM (`TLS_KEY_FILE`), as an absolute path. */
+  readonly keyFile: string
+}
+
 /** The whole, validated configuration of one Switchboard instance. */
 export interface Config {
-  /** `NODE_ENV === 'production'`: no dev tokens, a key is mandatory. */
+  /** `NODE_ENV === 'production'`: no dev tokens; a key and `ALLOWED_ORIGINS` are mandatory. */
   readonly production: boolean
   /** TCP port to listen on (`PORT`, default 8080; 0 picks a free port). */
   readonly port: number
@@ -58,6 +130,17 @@ export interface Config {
   readonly metricsToken: string | undefined
   /** Print ready-to-use dev tokens at start (outside production when the secret is ephemeral). */
   readonly printDevTokens: boolean
+  /** Query, publish and WebSocket limits (see each field for its variable and default). */
+  readonly limits: Limits
+  /**
+   * Browser origins allowed by CORS and the WebSocket `Origin` check (`ALLOWED_ORIGINS`, a
+   * comma-separated list of `scheme://host[:port]`; `:*` allows any port, `*` any origin).
+   * Default outside production: localhost, 127.0.0.1 and [::1] on any port; in production it
+   * must be set. Requests without an `Origin` (backends, CLIs) are not concerned.
+   */
+  readonly allowedOrigins: readonly string[]
+  /** Serve HTTPS and WSS with these files; undefined (default) serves plain HTTP and WS. */
+  readonly tls: TlsFiles | undefined
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -106,6 +189,81 @@ function readKeys(env: Env, production: boolean): KeySource {
     throw new ConfigError('NODE_ENV=production requires JWT_SECRET or JWT_JWKS_URL')
   }
   return { kind: 'secret', secret: randomBytes(32).toString('base64url'), ephemeral: true }
+}
+
+/** What `ALLOWED_ORIGINS` defaults to outside production: the local machine, any port. */
+export const LOCAL_ORIGINS: readonly string[] = Object.freeze(
+  ['localhost', '127.0.0.1', '[::1]'].flatMap((host) => [`http://${host}:*`, `https://${host}:*`]),
+)
+
+// scheme://host[:port|:*], host a name, an IPv4 address or a bracketed IPv6 address.
+const ORIGIN_PATTERN = /^(https?):\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}|\*))?$/
+
+function readAllowedOrigins(env: Env, production: boolean): readonly string[] {
+  const raw = env['ALLOWED_ORIGINS']?.trim()
+  if (!raw) {
+    if (production) {
+      throw new ConfigError(
+        'NODE_ENV=production requires ALLOWED_ORIGINS (comma-separated origins browsers may call from, or * for any)',
+      )
+    }
+    return LOCAL_ORIGINS
+  }
+  const origins = raw.split(',').map((entry) => {
+    const origin = entry.trim().toLowerCase().replace(/\/$/, '')
+    if (origin === '*') return origin
+    const match = ORIGIN_PATTERN.exec(origin)
+    if (!match || (match[3] !== undefined && match[3] !== '*' && Number(match[3]) > 65_535)) {
+      throw new ConfigError(
+        `ALLOWED_ORIGINS entries must be scheme://host[:port] (port may be *) or *, got "${entry.trim()}"`,
+      )
+    }
+    // The origin a browser sends omits the scheme's default port.
+    const defaultPort = match[1] === 'https' ? '443' : '80'
+    return match[3] === defaultPort ? `${match[1]}://${match[2]}` : origin
+  })
+  return Object.freeze(origins)
+}
+
+function readTls(env: Env): TlsFiles | undefined {
+  const certFile = env['TLS_CERT_FILE'] || undefined
+  const keyFile = env['TLS_KEY_FILE'] || undefined
+  if (!certFile && !keyFile) return undefined
+  if (!certFile || !keyFile) {
+    throw new ConfigError(
+      `set both TLS_CERT_FILE and TLS_KEY_FILE, or neither (only ${certFile ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} is set)`,
+    )
+  }
+  return Object.freeze({ certFile: resolve(certFile), keyFile: resolve(keyFile) })
+}
+
+const MAX_LIMIT = 1_000_000_000
+
+function readLimits(env: Env): Limits {
+  const limit = (name: string, fallback: number, min = 1) =>
+    readInt(env, name, fallback, min, MAX_LIMIT)
+  return Object.freeze({
+    query: Object.freeze({
+      maxDepth: limit('QUERY_MAX_DEPTH', 12, 0),
+      maxAliases: limit('QUERY_MAX_ALIASES', 15, 0),
+      maxDirectives: limit('QUERY_MAX_DIRECTIVES', 10, 0),
+      maxTokens: limit('QUERY_MAX_TOKENS', 2_000, 0),
+      maxCost: limit('QUERY_MAX_COST', 30_000, 0),
+    }),
+    publishPerSecond: limit('PUBLISH_RATE_PER_SECOND', 200, 0),
+    publishBurst: limit('PUBLISH_RATE_BURST', 400),
+    maxConnections: limit('MAX_CONNECTIONS', 20_000, 0),
+    maxConnectionsPerUser: limit('MAX_CONNECTIONS_PER_USER', 50),
+    maxConnectionsPerTenant: limit('MAX_CONNECTIONS_PER_TENANT', 20_000),
+    maxSubscriptionsPerConnection: limit('MAX_SUBSCRIPTIONS_PER_CONNECTION', 100),
+    maxSubscriptionsPerTenant: limit('MAX_SUBSCRIPTIONS_PER_TENANT', 100_000),
+    initTimeoutMs: limit('WS_INIT_TIMEOUT_MS', 10_000),
+    maxMessageBytes: limit('WS_MAX_MESSAGE_BYTES', 65_536),
+    messagesPerSecond: limit('WS_MESSAGE_RATE_PER_SECOND', 50),
+    messageBurst: limit('WS_MESSAGE_RATE_BURST', 100),
+    maxBufferedBytes: limit('WS_MAX_BUFFERED_BYTES', 1_048_576),
+    keepAliveMs: limit('KEEPALIVE_INTERVAL_MS', 15_000),
+  })
 }
 
 const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
@@ -161,6 +319,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const dataDir = env['DATA_DIR'] ?? './data'
   const keys = readKeys(env, production)
+  const allowedOrigins = readAllowedOrigins(env, production)
+  const tls = readTls(env)
+  const limits = readLimits(env)
   return Object.freeze({
     production,
     port: readInt(env, 'PORT', 8080, 0, 65_535),
@@ -185,6 +346,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     metricsToken,
     printDevTokens: !production && keys.kind === 'secret' && keys.ephemeral,
+    limits,
+    allowedOrigins,
+    tls,
   })
 }
 

@@ -13,6 +13,9 @@ export const ErrorCode = {
   CURSOR_EXPIRED: 'CURSOR_EXPIRED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   CLOSED_BY_OPERATOR: 'CLOSED_BY_OPERATOR',
+  SLOW_CONSUMER: 'SLOW_CONSUMER',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  RATE_LIMITED: 'RATE_LIMITED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -85,4 +88,46 @@ export function closedByOperator(reason: string): GraphQLError {
     ErrorCode.CLOSED_BY_OPERATOR,
     410,
   )
+}
+
+/**
+ * The client fell too far behind: more events waited for it than the server keeps per
+ * subscriber. It resumes with `after:` its last cursor and loses nothing.
+ */
+export function slowConsumer(limit: string): GraphQLError {
+  return expected(
+    `slow consumer: more than ${limit} waited to be read; resume with the last cursor`,
+    ErrorCode.SLOW_CONSUMER,
+    503,
+  )
+}
+
+/** A configured limit refused the operation, e.g. subscriptions per connection. */
+export function limitExceeded(what: string): GraphQLError {
+  return expected(`limit exceeded: ${what}`, ErrorCode.LIMIT_EXCEEDED, 429)
+}
+
+/**
+ * A document over one of the query limits (depth, aliases, directives, tokens, cost). The
+ * message says which limit and by how much; `extensions.limit` names it (e.g. `maxDepth`).
+ */
+export function queryLimitExceeded(limit: string, message: string): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: ErrorCode.BAD_USER_INPUT, limit, http: { status: 400 } },
+  })
+}
+
+/**
+ * The token's subject publishes faster than the publish rate allows. Nothing was published;
+ * retrying after `retryAfterMs` succeeds (also sent as `Retry-After`, in seconds, over HTTP).
+ */
+export function rateLimited(retryAfterMs: number): GraphQLError {
+  const wait = Math.max(1, Math.ceil(retryAfterMs))
+  return new GraphQLError(`publish rate exceeded for this token; retry in ${wait} ms`, {
+    extensions: {
+      code: ErrorCode.RATE_LIMITED,
+      retryAfterMs: wait,
+      http: { status: 429, headers: { 'Retry-After': String(Math.ceil(wait / 1_000)) } },
+    },
+  })
 }

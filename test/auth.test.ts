@@ -482,7 +482,12 @@ describe('key configuration', () => {
   })
 
   it('starts in production with a key, printing no dev tokens', () => {
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_SECRET })
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: TEST_SECRET,
+      // Production also requires the browser origins to be named.
+      ALLOWED_ORIGINS: 'https://app.example.com',
+    })
     expect(config.printDevTokens).toBe(false)
     expect(config.jwt.keys).toMatchObject({ kind: 'secret', ephemeral: false })
   })

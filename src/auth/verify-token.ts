@@ -57,6 +57,7 @@ function toViewer(payload: JWTPayload): Viewer {
     role,
     scopes = [],
     exp,
+    iat,
   } = payload as JWTPayload & { role?: unknown; scopes?: unknown }
   if (typeof sub !== 'string' || sub.length === 0) throw unauthenticated('token has no "sub"')
   if (typeof role !== 'string' || !isRole(role))
@@ -64,5 +65,5 @@ function toViewer(payload: JWTPayload): Viewer {
   if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string')) {
     throw unauthenticated('token "scopes" must be an array of strings')
   }
-  return { sub, role, scopes: new Set(scopes), expiresAt: exp }
+  return { sub, role, scopes: new Set(scopes), expiresAt: exp, issuedAt: iat }
 }

@@ -9,4 +9,6 @@ export interface Viewer {
   readonly scopes: ReadonlySet<string>
   /** Expiry as epoch seconds (`exp`), when the token has one. */
   readonly expiresAt: number | undefined
+  /** Issue time as epoch seconds (`iat`), when the token has one (revocation compares it). */
+  readonly issuedAt?: number | undefined
 }

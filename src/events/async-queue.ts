@@ -13,6 +13,8 @@ export interface AsyncQueue<T> extends AsyncIterableIterator<T> {
   /** Stops iteration now, dropping what is buffered, and runs `onClose`. */
   return(): Promise<IteratorResult<T>>
   readonly closed: boolean
+  /** Values pushed and not yet consumed. */
+  readonly size: number
 }
 
 /** Creates an `AsyncQueue`; `onClose` runs once, when the consumer stops or the queue ends. */
@@ -46,6 +48,9 @@ export function createAsyncQueue<T>(onClose: () => void = () => {}): AsyncQueue<
   const queue: AsyncQueue<T> = {
     get closed() {
       return closed
+    },
+    get size() {
+      return buffer.length
     },
     push(value) {
       if (ended) return

@@ -44,6 +44,12 @@ export function isValidId(value: string): boolean {
   return ID_PATTERN.test(value)
 }
 
+/**
+ * The bus channel that tells instances the token revocation list changed. Not a ChannelRef:
+ * no subscription can name it, and `parseChannel` does not know it.
+ */
+export const REVOCATIONS_CHANNEL = 'control:revocations'
+
 /** The channel name for `ref`, e.g. `lot:42:parking`. */
 export function channelName(ref: ChannelRef): string {
   switch (ref.kind) {

@@ -13,8 +13,8 @@ export interface LoggerOptions {
   readonly destination?: pino.DestinationStream
 }
 
-// Nothing logs request headers, connection_init payloads or URLs; should a field like these
-// ever reach a log line, it is censored rather than trusted to hold no token.
+// Nothing logs request headers or connection_init payloads; should a field like these ever
+// reach a log line, it is censored rather than trusted to hold no token.
 const REDACTED_PATHS = [
   'token',
   '*.token',
@@ -25,6 +25,29 @@ const REDACTED_PATHS = [
   'connectionParams',
   '*.connectionParams',
 ]
+
+// A token inside a string: `?token=` / `&access_token=` in a URL, or a bearer credential.
+const TOKEN_IN_URL = /([?&](?:access_)?token=)[^&#\s"']+/gi
+const BEARER_CREDENTIAL = /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi
+
+/** `text` with any `token=` query value and bearer credential replaced by `[redacted]`. */
+export function redactSecrets(text: string): string {
+  return text.replace(TOKEN_IN_URL, '$1[redacted]').replace(BEARER_CREDENTIAL, '$1[redacted]')
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+
+/** A copy of a log line's fields with secrets in strings (two levels deep) redacted. */
+function redactFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value === 'string') copy[key] = redactSecrets(value)
+    else if (depth < 1 && isPlainObject(value)) copy[key] = redactFields(value, depth + 1)
+    else copy[key] = value
+  }
+  return copy
+}
 
 /**
  * Logs at `level` (`LOG_LEVEL`): JSON lines on stdout, or readable lines when `pretty`. Every
@@ -38,6 +61,18 @@ export function createLogger(
     level,
     base: { service: 'switchboard' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // URLs and reasons may be logged; a `?token=` or a bearer credential inside is cut out.
+    formatters: { log: redactFields },
+    serializers: {
+      err: (error: Error) =>
+        redactFields(pino.stdSerializers.err(error) as Record<string, unknown>),
+    },
+    hooks: {
+      logMethod(args, method) {
+        const redacted = args.map((arg) => (typeof arg === 'string' ? redactSecrets(arg) : arg))
+        method.apply(this, redacted as Parameters<typeof method>)
+      },
+    },
   }
   if (pretty) {
     return pino({

@@ -37,6 +37,21 @@ export interface Metrics {
   eventStreamed(operation: object, publishedAt: string): void
   /** Counts a subscription message handed to the socket or stream of `operation`. */
   frameSent(transport: Transport, operation: object): void
+  /** Counts `count` messages the fan-out wrote (added to the counter at the next scrape). */
+  framesSent(transport: Transport, count: number): void
+  /**
+   * Notes that the fan-out rendered an event published at `publishedAt` for a group of
+   * subscribers: its publish→send latency, once per event and group, not per socket.
+   */
+  eventRendered(transport: Transport, publishedAt: string): void
+  /** Where the fan-out gauges read their values (set once the transport exists). */
+  observeFanout(sizes: FanoutSizes): void
+}
+
+/** Sizes of the fan-out, read at each scrape. */
+export interface FanoutSizes {
+  feeds(): number
+  groups(): number
 }
 
 export interface MetricsOptions {
@@ -96,11 +111,21 @@ export function createMetrics({
     labelNames: ['transport'] as const,
     registers,
   })
+  // The fan-out counts frames in plain numbers (a labelled increment per socket would cost as
+  // much as the write); they join the counter when it is scraped.
+  const unscrapedFrames: Record<Transport, number> = { ws: 0, sse: 0 }
   const messagesDelivered = new Counter({
     name: 'switchboard_messages_delivered_total',
     help: 'Subscription messages handed to a socket or stream',
     labelNames: ['transport'] as const,
     registers,
+    collect() {
+      for (const transport of TRANSPORTS) {
+        if (unscrapedFrames[transport] === 0) continue
+        this.inc({ transport }, unscrapedFrames[transport])
+        unscrapedFrames[transport] = 0
+      }
+    },
   })
   const deliveryLatency = new Histogram({
     name: 'switchboard_delivery_latency_seconds',
@@ -114,6 +139,23 @@ export function createMetrics({
     help: 'Subscribers dropped for not reading their messages fast enough',
     labelNames: ['transport'] as const,
     registers,
+  })
+  let fanoutSizes: FanoutSizes = { feeds: () => 0, groups: () => 0 }
+  new Gauge({
+    name: 'switchboard_fanout_feeds',
+    help: 'Shared channel feeds open (one bus subscription per channel set, not per subscriber)',
+    registers,
+    collect() {
+      this.set(fanoutSizes.feeds())
+    },
+  })
+  new Gauge({
+    name: 'switchboard_fanout_groups',
+    help: 'Shared executions: subscriber groups with one execution and one payload per event',
+    registers,
+    collect() {
+      this.set(fanoutSizes.groups())
+    },
   })
   for (const transport of TRANSPORTS) {
     connections.set({ transport }, 0)
@@ -189,6 +231,11 @@ export function createMetrics({
 
   // The publishedAt of the event each subscription's stream handed out last, until it is sent.
   const streamed = new WeakMap<object, string>()
+  const observeLatency = (transport: Transport, publishedAt: string) => {
+    // Clocks of two hosts (PostgreSQL's and ours) may disagree by a little; never negative.
+    const seconds = Math.max(0, (Date.now() - Date.parse(publishedAt)) / 1000)
+    deliveryLatency.observe({ transport }, seconds)
+  }
   return {
     registry,
     subscriptions: new Gauge({
@@ -223,14 +270,21 @@ export function createMetrics({
     eventStreamed(operation, publishedAt) {
       streamed.set(operation, publishedAt)
     },
+    framesSent(transport, count) {
+      unscrapedFrames[transport] += count
+    },
+    observeFanout(sizes) {
+      fanoutSizes = sizes
+    },
+    eventRendered(transport, publishedAt) {
+      observeLatency(transport, publishedAt)
+    },
     frameSent(transport, operation) {
       messagesDelivered.inc({ transport })
       const publishedAt = streamed.get(operation)
       if (publishedAt === undefined) return
       streamed.delete(operation)
-      // Clocks of two hosts (PostgreSQL's and ours) may disagree by a little; never negative.
-      const seconds = Math.max(0, (Date.now() - Date.parse(publishedAt)) / 1000)
-      deliveryLatency.observe({ transport }, seconds)
+      observeLatency(transport, publishedAt)
     },
   }
 }

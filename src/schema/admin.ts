@@ -15,7 +15,7 @@ import type {
   ViewerFilter,
 } from '../transport/connection-registry.js'
 import { builder } from './builder.js'
-import { viewerOf } from './guards.js'
+import { checkId, viewerOf } from './guards.js'
 import { checkCount, nowIso } from './inputs.js'
 
 const ACTIVITY_INTERVAL = 1_000 // ms between two `adminActivity` messages
@@ -357,6 +357,18 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => {
       adminOf(ctx)
       return ctx.services.connections.disconnectUser(args.user, reasonArg(args.reason))
+    },
+  }),
+  revokeUserTokens: t.field({
+    type: 'DateTime',
+    description:
+      'Revokes every token of a user (token sub) issued until now, on every instance: such tokens are refused from here on (UNAUTHENTICATED "token revoked"), and the user\'s open graphql-ws connections close with 4403 "Forbidden: token revoked: <reason>", which clients retry with a fresh token (one issued at least a second later). Returns when tokens count as revoked (admin only).',
+    args: { user: t.arg.string({ required: true }), reason: t.arg.string(REASON_ARG) },
+    resolve: async (_root, args, ctx) => {
+      adminOf(ctx)
+      const user = checkId('user', args.user)
+      const { revokedBefore } = await ctx.services.revocations.revoke(user, reasonArg(args.reason))
+      return revokedBefore
     },
   }),
   closeChannelSubscriptions: t.int({

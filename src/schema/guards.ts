@@ -1,7 +1,7 @@
 import { assertCanPublish, assertCanRead, requireViewer } from '../auth/channel-access.js'
 import type { Viewer } from '../auth/viewer.js'
 import type { Context } from '../context.js'
-import { badInput, ErrorCode } from '../errors.js'
+import { badInput, ErrorCode, rateLimited } from '../errors.js'
 import { type ChannelRef, isValidId } from '../events/channels.js'
 
 /** The authenticated viewer, or an `UNAUTHENTICATED` error. */
@@ -9,11 +9,20 @@ export function viewerOf(ctx: Context): Viewer {
   return requireViewer(ctx.viewer, ctx.authRefusal)
 }
 
-/** The viewer when it may publish (`service` or `admin`); otherwise the matching error. */
+/** The viewer when it may publish (`service` or `admin`); `FORBIDDEN` otherwise. */
 export function publisherOf(ctx: Context): Viewer {
   const viewer = viewerOf(ctx)
   assertCanPublish(viewer)
   return viewer
+}
+
+/**
+ * Counts one publish against the viewer's publish rate; `RATE_LIMITED` when the token's
+ * subject is over it. Every publish mutation passes here (through `publishOnce`).
+ */
+export function withinPublishRate(ctx: Context): void {
+  const retryAfterMs = ctx.services.publishRate.take(viewerOf(ctx))
+  if (retryAfterMs > 0) throw rateLimited(retryAfterMs)
 }
 
 /** The viewer when it may read every channel given; `FORBIDDEN` (counted) otherwise. */

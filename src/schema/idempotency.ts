@@ -7,7 +7,7 @@ import type { Context } from '../context.js'
 import { badInput } from '../errors.js'
 import type { PublishScope } from '../events/publisher.js'
 import { builder } from './builder.js'
-import { viewerOf } from './guards.js'
+import { viewerOf, withinPublishRate } from './guards.js'
 
 const MAX_KEY_LENGTH = 255
 
@@ -37,13 +37,15 @@ function canonicalJson(value: unknown): string {
  * `idempotencyKey`, the publish happens at most once per key and token subject within the
  * window: a retry gets the first result back. The fingerprint covers the mutation's name and
  * every other argument, read from `info` so no argument can be left out of it. Throws
- * `BAD_USER_INPUT` for an empty or overlong key, or one already used for other work.
+ * `BAD_USER_INPUT` for an empty or overlong key, or one already used for other work, and
+ * `RATE_LIMITED` when the token's subject publishes faster than its rate.
  */
 export function publishOnce<T>(
   ctx: Context,
   info: GraphQLResolveInfo,
   work: (scope: PublishScope) => Promise<T>,
 ): Promise<T> {
+  withinPublishRate(ctx)
   const field = info.parentType.getFields()[info.fieldName]
   const [node] = info.fieldNodes
   if (!field || !node) throw new Error(`publishOnce outside a field resolver (${info.fieldName})`)

@@ -11,6 +11,7 @@ import './appointments.js'
 import './reservations.js'
 import './restaurant-chat.js'
 import './admin.js'
+import './session.js'
 
 /** The whole schema, fields sorted so the printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema())

@@ -304,6 +304,8 @@ builder.mutationFields((t) => ({
         }
         const appended = await scope.append(orderChannel(orderId), 'order.deliveryUpdated', data)
         await scope.append(deliveriesChannel(courierId), 'order.deliveryUpdated', data)
+        // Who may read the order may have changed: its subscribers are checked again.
+        scope.signal(orderChannel(orderId))
         return appended
       })
       return toEventView(event)

@@ -2,6 +2,7 @@ import { badInput } from '../errors.js'
 import { type ChannelRef, channelName } from '../events/channels.js'
 import { encodeCursor } from '../events/cursor.js'
 import { readLatestEvents } from '../events/event-log.js'
+import type { Json } from '../events/event-map.js'
 import type { StoredEvent } from '../events/stored-event.js'
 import { builder } from './builder.js'
 import { EventInterface, type EventView, toEventView } from './event-interface.js'
@@ -14,6 +15,7 @@ const roomChannel = (room: string): ChannelRef => ({ kind: 'room', room })
 
 const MAX_BODY_LENGTH = 4_000
 const MAX_HISTORY = 500
+const MAX_BATCH = 1_000
 
 const RoomMessage = builder.objectRef<EventView<'room.message'>>('RoomMessage').implement({
   description: 'A message in a room, in the envelope {from, room, ts, body, meta}.',
@@ -70,6 +72,44 @@ const SendRoomMessageInput = builder.inputType('SendRoomMessageInput', {
   }),
 })
 
+/** A message's body and meta, checked; `field` names the input for errors. */
+function checkMessage(
+  field: string,
+  body: string,
+  meta: Json | null | undefined,
+): { body: string; meta: Json } {
+  if (!body.trim()) throw badInput(`${field}.body`, 'must not be empty')
+  if (body.length > MAX_BODY_LENGTH) {
+    throw badInput(
+      `${field}.body`,
+      `expected at most ${MAX_BODY_LENGTH} characters, got ${body.length}`,
+    )
+  }
+  return { body, meta: checkJsonSize(`${field}.meta`, meta) }
+}
+
+const RoomMessageDraft = builder.inputType('RoomMessageDraft', {
+  description: 'One message of a batch sent to a room.',
+  fields: (t) => ({
+    body: t.string({ required: true, description: `1 to ${MAX_BODY_LENGTH} characters.` }),
+    meta: t.field({
+      type: 'JSON',
+      description: `Any JSON, at most ${MAX_JSON_BYTES} bytes serialized.`,
+    }),
+  }),
+})
+
+const SendRoomMessagesInput = builder.inputType('SendRoomMessagesInput', {
+  fields: (t) => ({
+    room: t.string({ required: true }),
+    messages: t.field({
+      type: [RoomMessageDraft],
+      required: true,
+      description: `1 to ${MAX_BATCH} messages, appended in this order.`,
+    }),
+  }),
+})
+
 builder.mutationFields((t) => ({
   sendRoomMessage: t.field({
     type: RoomMessage,
@@ -78,24 +118,51 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx, info) => {
       const room = checkId('input.room', input.room)
       const viewer = await readerOf(ctx, [roomChannel(room)])
-      if (!input.body.trim()) throw badInput('input.body', 'must not be empty')
-      if (input.body.length > MAX_BODY_LENGTH) {
-        throw badInput(
-          'input.body',
-          `expected at most ${MAX_BODY_LENGTH} characters, got ${input.body.length}`,
-        )
-      }
-      const meta = checkJsonSize('input.meta', input.meta)
+      const { body, meta } = checkMessage('input', input.body, input.meta)
       const event = await publishOnce(ctx, info, (scope) =>
         scope.append(roomChannel(room), 'room.message', {
           from: viewer.sub,
           room,
           ts: new Date().toISOString(),
-          body: input.body,
+          body,
           meta,
         }),
       )
       return toEventView(event)
+    },
+  }),
+  sendRoomMessages: t.field({
+    type: [RoomMessage],
+    description:
+      'Sends several messages to a room in one durable append (bulk import, replays from another system): all or none; `from` is the token subject.',
+    args: { input: t.arg({ type: SendRoomMessagesInput, required: true }), ...IDEMPOTENCY_ARGS },
+    resolve: async (_root, { input }, ctx, info) => {
+      const room = checkId('input.room', input.room)
+      const viewer = await readerOf(ctx, [roomChannel(room)])
+      const count = input.messages.length
+      if (count < 1 || count > MAX_BATCH) {
+        throw badInput('input.messages', `expected 1 to ${MAX_BATCH} messages, got ${count}`)
+      }
+      const messages = input.messages.map((draft, index) =>
+        checkMessage(`input.messages[${index}]`, draft.body, draft.meta),
+      )
+      const events = await publishOnce(ctx, info, async (scope) => {
+        const ts = new Date().toISOString()
+        const appended = []
+        for (const { body, meta } of messages) {
+          appended.push(
+            await scope.append(roomChannel(room), 'room.message', {
+              from: viewer.sub,
+              room,
+              ts,
+              body,
+              meta,
+            }),
+          )
+        }
+        return appended
+      })
+      return events.map(toEventView)
     },
   }),
 }))

@@ -52,11 +52,22 @@ export async function followChannels<T extends EventType = EventType>(
     from = new Map([...decoded].filter(([channel]) => names.includes(channel)))
     if (from.size === 0) throw badCursor('it belongs to another subscription')
   }
+  const filter = types ? (event: { type: EventType }) => types.includes(event.type) : undefined
+  // Access can change while a subscription runs (an order gets another courier): the feed
+  // asks again when a channel signals it.
+  const recheck = async () => {
+    await readerOf(ctx, channels)
+  }
+  const onClose = ctx.services.activity.streamOpened()
+  if (ctx.fanout) {
+    return ctx.fanout.follow({ channels: names, from, filter, onClose, context: ctx, recheck })
+  }
   const stream = await openEventStream(ctx.services, {
     channels: names,
     from,
-    filter: types ? (event) => types.includes(event.type) : undefined,
-    onClose: ctx.services.activity.streamOpened(),
+    filter,
+    onClose,
+    recheck,
   })
   return measured(ctx, stream as AsyncIterableIterator<DeliveredEvent<T>>)
 }

@@ -114,12 +114,18 @@ export interface TrackedConnection {
   started<T>(id: string, result: T): T | undefined
   /** The socket closed: forgets the connection and its subscriptions. */
   closed(): void
+  /** The connection's token was replaced (same subject): listings show the new one. */
+  refreshed(viewer: Viewer): void
 }
 
 /** The handle a subscription's resolvers see, through their context. */
 export interface TrackedSubscription {
   /** `bus`, recording each channel subscribed through it as followed until it stops. */
   watch(bus: Bus): Bus
+  /** Records `channels` as followed (by the fan-out) until the returned function is called. */
+  follow(channels: readonly string[]): () => void
+  /** Counts event messages written for this subscription. */
+  delivered(count: number): void
 }
 
 /** Every live graphql-ws connection of this instance, with its subscriptions. */
@@ -139,8 +145,11 @@ export interface ConnectionRegistry {
   counts(): { connections: number; subscriptions: number; channels: number; revision: number }
   /** Closes connection `id` with `OPERATOR_CLOSE_CODE`; false when it is not (or no longer) here. */
   disconnect(id: string, reason: string): boolean
-  /** Closes every connection of `user`; resolves how many. */
-  disconnectUser(user: string, reason: string): number
+  /**
+   * Closes every connection of `user`; resolves how many. Without `code`: 4410 and
+   * "Disconnected by an operator: <reason>"; with one, that code and `reason` as given.
+   */
+  disconnectUser(user: string, reason: string, code?: number): number
   /** Ends every subscription following `channel` with a `CLOSED_BY_OPERATOR` error; how many. */
   closeChannel(channel: string, reason: string): number
 }
@@ -167,6 +176,8 @@ interface SubscriptionRecord {
 }
 
 interface ConnectionRecord extends OpenConnection {
+  /** The current token's viewer (a refresh replaces it). */
+  viewer: Viewer
   /** Registration order, and the cursor of listings. */
   readonly key: number
   readonly id: string
@@ -174,6 +185,16 @@ interface ConnectionRecord extends OpenConnection {
   /** By the client's subscription id. */
   readonly subscriptions: Map<string, SubscriptionRecord>
 }
+
+/** A stream that ends itself on request (the fan-out's), needing no `endable` wrapper. */
+interface EndableStream {
+  fail(error: unknown): void
+  onEnded(listener: () => void): void
+}
+
+const isEndableStream = (value: unknown): value is EndableStream =>
+  typeof (value as Partial<EndableStream>).fail === 'function' &&
+  typeof (value as Partial<EndableStream>).onEnded === 'function'
 
 /** `text` cut to fit a close frame, without splitting a character. */
 function frameSafe(text: string): string {
@@ -263,9 +284,13 @@ export function createConnectionRegistry({
     record.subscriptions.clear()
     revision += 1
   }
-  const disconnect = (record: ConnectionRecord, reason: string) => {
+  const disconnect = (
+    record: ConnectionRecord,
+    reason: string,
+    code: number = OPERATOR_CLOSE_CODE,
+  ) => {
     forgetConnection(record)
-    record.close(OPERATOR_CLOSE_CODE, frameSafe(`Disconnected by an operator: ${reason}`))
+    record.close(code, frameSafe(reason))
   }
   const endSubscription = (record: SubscriptionRecord, error: Error) => {
     if (record.end) record.end(error)
@@ -353,6 +378,16 @@ export function createConnectionRegistry({
           ping: () => bus.ping(),
           close: () => bus.close(),
         }),
+        follow(channels) {
+          for (const channel of channels) follow(record, channel)
+          let followed = true
+          return () => {
+            if (!followed) return
+            followed = false
+            for (const channel of channels) unfollow(record, channel)
+          }
+        },
+        delivered: (count) => deliveries.mark(count),
       }
     },
     started<T>(id: string, result: T): T | undefined {
@@ -366,12 +401,22 @@ export function createConnectionRegistry({
         done()
         return undefined
       }
+      if (isEndableStream(result)) {
+        result.onEnded(done)
+        record.end = (error) => result.fail(error)
+        if (record.pendingEnd) result.fail(record.pendingEnd)
+        return result
+      }
       const { iterator, end } = endable(result, done)
       record.end = end
       if (record.pendingEnd) end(record.pendingEnd)
       return iterator as unknown as T
     },
     closed: () => forgetConnection(connection),
+    refreshed(viewer) {
+      connection.viewer = viewer
+      revision += 1
+    },
   })
 
   return {
@@ -429,12 +474,13 @@ export function createConnectionRegistry({
     }),
     disconnect(id, reason) {
       const record = connections.get(id)
-      if (record) disconnect(record, reason)
+      if (record) disconnect(record, `Disconnected by an operator: ${reason}`)
       return record !== undefined
     },
-    disconnectUser(user, reason) {
+    disconnectUser(user, reason, code) {
       const theirs = [...connections.values()].filter((record) => record.viewer.sub === user)
-      for (const record of theirs) disconnect(record, reason)
+      const text = code === undefined ? `Disconnected by an operator: ${reason}` : reason
+      for (const record of theirs) disconnect(record, text, code)
       return theirs.length
     },
     closeChannel(channel, reason) {

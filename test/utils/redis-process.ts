@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import { freePort } from './free-port.js'
 
 const REDIS_SERVER = 'redis-server'
 const READY_TIMEOUT = 10_000 // ms for redis-server to accept connections
@@ -28,17 +28,6 @@ export interface RedisProcess {
   kill(): Promise<void>
   /** Starts it again on the same port (empty: it persists nothing); resolves once it accepts. */
   restart(): Promise<void>
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** Spawns redis-server on `port`; resolves once it logs that it accepts connections. */

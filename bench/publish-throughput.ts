@@ -10,7 +10,7 @@
  * Two channel layouts per publisher count: every publisher on one lot ("one hot channel":
  * appends serialise on that channel's head row) and one lot per publisher ("a lot each").
  */
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
@@ -23,6 +23,7 @@ import {
 } from '../test/utils/services.js'
 import { makePostgresDatabase, POSTGRES_ADMIN_URL } from '../test/utils/stores.js'
 import { serviceToken } from '../test/utils/tokens.js'
+import { postGraphql } from './load/post-graphql.js'
 
 const SPACES = 64
 // One space always stays free, so occupancy never reaches the alert threshold (1.0) and each
@@ -55,47 +56,6 @@ const DURATION_MS = Number(args['duration-ms'])
 const MAX_PER_RUN = Number(args['max-per-run'])
 const POOL_SIZE = Number(args.pool)
 
-/** POSTs one GraphQL operation over a kept-alive loopback connection; resolves when answered. */
-function post(
-  agent: Agent,
-  server: ServerProcess,
-  token: string,
-  query: string,
-  variables: unknown,
-): Promise<{ data?: unknown; errors?: unknown[] }> {
-  const body = JSON.stringify({ query, variables })
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${server.origin}/graphql`,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${token}`,
-        },
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          text += chunk
-        })
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(text) as { data?: unknown; errors?: unknown[] })
-          } catch (error) {
-            reject(error)
-          }
-        })
-      },
-    )
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
 /** `publishers` loops publishing space changes until `durationMs` or `maxPublishes`. */
 async function run(
   server: ServerProcess,
@@ -121,7 +81,9 @@ async function run(
         state: i % 2 === 0 ? 'OCCUPIED' : 'FREE',
       }
       const sentAt = performance.now()
-      const result = await post(agent, server, token, SET_SPACE, { input })
+      const result = await postGraphql(agent, `${server.origin}/graphql`, token, SET_SPACE, {
+        input,
+      })
       latenciesMs.push(performance.now() - sentAt)
       if (result.errors?.length || !result.data) errors += 1
       else publishes += 1
@@ -177,6 +139,9 @@ async function main(): Promise<void> {
         DATABASE_POOL_SIZE: String(POOL_SIZE),
         REDIS_URL: REDIS_TEST_URL,
         REDIS_PREFIX: testRedisPrefix(),
+        // Measures the publish path itself: one service token publishes for every publisher,
+        // far above the default per-token publish rate.
+        PUBLISH_RATE_PER_SECOND: '0',
       },
     })
     const token = await serviceToken()
@@ -187,7 +152,7 @@ async function main(): Promise<void> {
       'bench-hot',
       ...Array.from({ length: maxPublishers }, (_, i) => `bench-${i}`),
     ]) {
-      const result = await post(setup, server, token, UPSERT_LOT, {
+      const result = await postGraphql(setup, `${server.origin}/graphql`, token, UPSERT_LOT, {
         input: { lotId, name: lotId, spaces, alertThreshold: 1 },
       })
       if (result.errors?.length)

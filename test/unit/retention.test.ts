@@ -28,7 +28,12 @@ async function openEngine(
     return { db, remove: () => db.close() }
   }
   const database = await makePostgresDatabase()
-  const db = createPgDatabase(new pg.Pool({ connectionString: database.url, max: 8 }))
+  const pool = new pg.Pool({ connectionString: database.url, max: 8 })
+  // As in the app, a failed idle connection is dropped, not an error of the process:
+  // `pool.end()` resolves before its connections have closed, and dropping the database right
+  // after terminates the ones still closing.
+  pool.on('error', () => {})
+  const db = createPgDatabase(pool)
   return {
     db,
     async remove() {

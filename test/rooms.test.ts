@@ -6,6 +6,7 @@ import {
   RoomHistoryDocument,
   RoomMessageDocument,
   SendRoomMessageDocument,
+  SendRoomMessagesDocument,
 } from './generated/graphql.js'
 import { execute, mustExecute } from './utils/http.js'
 import { startTestServer, type TestServer } from './utils/server.js'
@@ -132,5 +133,40 @@ describe('rooms', () => {
       input: { room: 'lobby', body: 'y'.repeat(4_000), meta: [1, 'two', { three: 3 }] },
     })
     expect(longest.sendRoomMessage.meta).toEqual([1, 'two', { three: 3 }])
+  })
+
+  it('appends a batch as one run of consecutive seqs, in order, beside concurrent sends', async () => {
+    const room = 'bulk'
+    const member = await tokenFor({ sub: 'bulk-reader', role: 'client', scopes: [`room:${room}`] })
+    const reader = connectClient(server.wsUrl, member)
+    const sub = subscribe(reader, RoomMessageDocument, { room, after: roomCursor(room, 0) })
+    const batch = (name: string) =>
+      mustExecute(server.url, service, SendRoomMessagesDocument, {
+        input: { room, messages: Array.from({ length: 50 }, (_, i) => ({ body: `${name}${i}` })) },
+      })
+    const single = (body: string) =>
+      mustExecute(server.url, service, SendRoomMessageDocument, { input: { room, body } })
+    const [a, , b] = await Promise.all([batch('a'), single('x'), batch('b'), single('y')])
+
+    // Each batch answers its messages in order, on seqs that follow each other.
+    for (const [name, result] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const sent = result.sendRoomMessages
+      expect(sent.map((m) => m.body)).toEqual(Array.from({ length: 50 }, (_, i) => `${name}${i}`))
+      const first = sent[0]?.seq ?? 0
+      expect(sent.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => first + i))
+      expect(sent.every((m) => m.from === 'backend-1')).toBe(true)
+    }
+    // The room's log holds all 102 with no gap, and a subscriber gets them in that order.
+    const received = (await sub.waitForCount(102)).map((d) => d.roomMessage)
+    sub.unsubscribe()
+    await reader.dispose()
+    expect(received.map((m) => m.seq)).toEqual(Array.from({ length: 102 }, (_, i) => i + 1))
+    const bySeq = new Map(received.map((m) => [m.seq, m.body]))
+    for (const sent of [...a.sendRoomMessages, ...b.sendRoomMessages]) {
+      expect(bySeq.get(sent.seq)).toBe(sent.body)
+    }
   })
 })

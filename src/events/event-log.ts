@@ -23,30 +23,36 @@ function toStoredEvent(row: EventRow): StoredEvent {
 }
 
 /**
- * Appends one event to `channel` inside the caller's transaction and returns it with its seq.
- * The upsert on `channels` takes a row lock held until commit, so concurrent appends to one
- * channel get consecutive seqs in commit order and a rolled-back append leaves no gap.
+ * Appends events of one type to `channel` inside the caller's transaction, in order, in one
+ * statement, and returns them with their seqs. The upsert on `channels` takes a row lock held
+ * until commit, so concurrent appends to one channel get consecutive seqs in commit order and a
+ * rolled-back append leaves no gap.
  */
-export async function appendEvent<T extends EventType>(
+export async function appendEvents<T extends EventType>(
   tx: Queryable,
   channel: string,
   type: T,
-  data: EventMap[T],
-): Promise<StoredEvent<T>> {
-  const [head] = await tx.query<{ last_seq: string | number }>(
-    `insert into channels (name, last_seq) values ($1, 1)
-     on conflict (name) do update set last_seq = channels.last_seq + 1
-     returning last_seq`,
-    [channel],
-  )
-  const seq = Number(head?.last_seq)
-  const [row] = await tx.query<EventRow>(
-    `insert into events (channel, seq, type, data) values ($1, $2, $3, $4)
+  data: ReadonlyArray<EventMap[T]>,
+): Promise<Array<StoredEvent<T>>> {
+  if (data.length === 0) return []
+  // The seqs come from the upsert's row: it moves the head by the count, then each event
+  // takes its place below the new head.
+  const rows = await tx.query<EventRow>(
+    `with head as (
+       insert into channels (name, last_seq) values ($1, $2)
+       on conflict (name) do update set last_seq = channels.last_seq + $2
+       returning last_seq
+     )
+     insert into events (channel, seq, type, data)
+     select $1, head.last_seq - $2 + item.position, $3, item.data::jsonb
+     from head, unnest($4::text[]) with ordinality as item(data, position)
      returning ${EVENT_COLUMNS}`,
-    [channel, seq, type, JSON.stringify(data)],
+    [channel, data.length, type, data.map((one) => JSON.stringify(one))],
   )
-  if (!row) throw new Error(`append to ${channel} returned no row`)
-  return toStoredEvent(row) as StoredEvent<T>
+  if (rows.length !== data.length) {
+    throw new Error(`append of ${data.length} events to ${channel} returned ${rows.length} rows`)
+  }
+  return rows.map((row) => toStoredEvent(row) as StoredEvent<T>).sort((a, b) => a.seq - b.seq)
 }
 
 /** Events of `channel` with `afterSeq < seq <= untilSeq` (no upper bound when omitted), in order. */

@@ -2,7 +2,7 @@ import type { Database, Queryable } from '../db/database.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Bus } from './bus.js'
 import { type ChannelRef, channelName } from './channels.js'
-import { appendEvent } from './event-log.js'
+import { appendEvents } from './event-log.js'
 import type { EventMap, EventType } from './event-map.js'
 import {
   claimIdempotencyKey,
@@ -21,6 +21,12 @@ export interface PublishScope {
     type: T,
     data: EventMap[T],
   ): Promise<StoredEvent<T>>
+  /** Appends events of one type to `channel` in order, in one statement (bulk imports). */
+  appendAll<T extends EventType>(
+    channel: ChannelRef,
+    type: T,
+    data: ReadonlyArray<EventMap[T]>,
+  ): Promise<Array<StoredEvent<T>>>
   /** Marks a signal channel (stats) changed; subscribers re-read it after commit. */
   signal(channel: ChannelRef): void
 }
@@ -77,13 +83,22 @@ export function createPublisher({
           // Already published: the stored result is what the first attempt answered.
           if (claim.kind === 'done') return claim.result as Awaited<ReturnType<typeof work>>
         }
+        const appendAll = async <T extends EventType>(
+          channel: ChannelRef,
+          type: T,
+          data: ReadonlyArray<EventMap[T]>,
+        ) => {
+          const events = await appendEvents(tx, channelName(channel), type, data)
+          appended.push(...events)
+          return events
+        }
         const outcome = await work({
           tx,
           async append(channel, type, data) {
-            const event = await appendEvent(tx, channelName(channel), type, data)
-            appended.push(event)
-            return event
+            const [event] = await appendAll(channel, type, [data])
+            return event as StoredEvent<typeof type>
           },
+          appendAll,
           signal(channel) {
             signals.add(channelName(channel))
           },

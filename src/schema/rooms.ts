@@ -148,19 +148,11 @@ builder.mutationFields((t) => ({
       )
       const events = await publishOnce(ctx, info, async (scope) => {
         const ts = new Date().toISOString()
-        const appended = []
-        for (const { body, meta } of messages) {
-          appended.push(
-            await scope.append(roomChannel(room), 'room.message', {
-              from: viewer.sub,
-              room,
-              ts,
-              body,
-              meta,
-            }),
-          )
-        }
-        return appended
+        return scope.appendAll(
+          roomChannel(room),
+          'room.message',
+          messages.map(({ body, meta }) => ({ from: viewer.sub, room, ts, body, meta })),
+        )
       })
       return events.map(toEventView)
     },

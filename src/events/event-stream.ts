@@ -17,6 +17,8 @@ export interface EventStreamOptions extends JoinOptions {
   readonly onClose?: (() => void) | undefined
   /** Rejects when the reader may no longer read the channels (see `FeedMember.recheck`). */
   readonly recheck?: (() => Promise<void>) | undefined
+  /** Called when the stream fails with `SLOW_CONSUMER` (counted by the caller's metrics). */
+  readonly onSlowConsumer?: (() => void) | undefined
 }
 
 export interface EventStreamDeps {
@@ -38,9 +40,17 @@ const UNRENDERED: FeedGroup<undefined> = { render: () => undefined }
  */
 export async function openEventStream(
   { db, bus, feeds = createFeedHub({ db, bus }) }: EventStreamDeps,
-  { channels, from, filter = () => true, onClose = () => {}, recheck }: EventStreamOptions,
+  {
+    channels,
+    from,
+    filter = () => true,
+    onClose = () => {},
+    recheck,
+    onSlowConsumer = () => {},
+  }: EventStreamOptions,
 ): Promise<AsyncQueue<DeliveredEvent>> {
   let leave: (() => void) | undefined
+  let dropped = false
   const output = createAsyncQueue<DeliveredEvent>(() => {
     leave?.()
     onClose()
@@ -52,8 +62,11 @@ export async function openEventStream(
         group: UNRENDERED,
         deliver(batch) {
           for (const event of batch) if (filter(event)) output.push(event)
-          if (output.size > MAX_QUEUED_EVENTS)
+          if (!dropped && output.size > MAX_QUEUED_EVENTS) {
+            dropped = true
             output.fail(slowConsumer(`${MAX_QUEUED_EVENTS} events`))
+            onSlowConsumer()
+          }
         },
         drained: () => output.waitForRoom(MAX_PENDING_DELIVERIES),
         fail: (error) => output.fail(error),

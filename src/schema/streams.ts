@@ -68,6 +68,8 @@ export async function followChannels<T extends EventType = EventType>(
     filter,
     onClose,
     recheck,
+    // Only SSE streams through here (graphql-ws subscriptions take the fan-out above).
+    onSlowConsumer: () => ctx.services.metrics.slowConsumersDropped.inc({ transport: 'sse' }),
   })
   return measured(ctx, stream as AsyncIterableIterator<DeliveredEvent<T>>)
 }

@@ -215,4 +215,38 @@ describe('openEventStream', () => {
     expect(bus.listeners).toBe(0)
     await expect(stream.next()).resolves.toMatchObject({ done: true })
   })
+
+  it('fails a reader that stopped reading with SLOW_CONSUMER past 10,000 queued events, once', async () => {
+    const { ref, name } = freshLot()
+    const bus = createInProcessBus()
+    let drops = 0
+    const stream = await openEventStream(
+      { db, bus },
+      { channels: [name], onSlowConsumer: () => (drops += 1) },
+    )
+    const alerts = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        lotId: ref.kind === 'lotParking' ? ref.lotId : '?',
+        level: 'INFO' as const,
+        message: `alert ${from + i}`,
+        raisedAt: new Date().toISOString(),
+        actionRequired: false,
+        automatic: false,
+      }))
+    const publisher = createPublisher({ db, bus })
+    // Nobody reads while 10,000 events queue: still within the limit.
+    await publisher.publish((scope) => scope.appendAll(ref, 'parking.alert', alerts(1, 10_000)))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(drops).toBe(0)
+    // Five more are too many.
+    await publisher.publish((scope) => scope.appendAll(ref, 'parking.alert', alerts(10_001, 5)))
+    await vi.waitFor(() => expect(drops).toBe(1))
+    // What was queued is still delivered, then the failure: the reader resumes from its cursor.
+    const received = await take(stream, 10_005)
+    expect(received.map((event) => event.seq)).toEqual(
+      Array.from({ length: 10_005 }, (_, i) => i + 1),
+    )
+    await expect(stream.next()).rejects.toMatchObject({ extensions: { code: 'SLOW_CONSUMER' } })
+    expect(drops).toBe(1)
+  })
 })

@@ -47,7 +47,12 @@ import {
   createConnectionRegistry,
   type TrackedSubscription,
 } from './transport/connection-registry.js'
-import { attachGraphqlWs, WS_CLOSE, type WsTransport } from './transport/graphql-ws.js'
+import {
+  attachGraphqlWs,
+  type WebSocketContextParts,
+  WS_CLOSE,
+  type WsTransport,
+} from './transport/graphql-ws.js'
 import { createHttpServer } from './transport/http-server.js'
 import { createOriginPolicy } from './transport/origins.js'
 import { queryLimitPlugins } from './transport/query-limits.js'
@@ -265,6 +270,21 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       bus: { get: () => (bus ??= tracked.watch(services.bus)) },
     }) as Services
   }
+  /** The context of an operation over a WebSocket: the connection's viewer, no request. */
+  const webSocketContext = ({
+    viewer,
+    trackedSubscription,
+    fanout,
+    connection,
+  }: WebSocketContextParts): Context => ({
+    viewer,
+    authRefusal: undefined,
+    lastEventId: undefined,
+    // A subscription lists the channels it subscribes to through the bus itself.
+    services: trackedSubscription ? watchedServices(trackedSubscription) : services,
+    fanout,
+    connection,
+  })
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -288,18 +308,9 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       useRecentProblems(services.problems),
     ],
     context: async (initial): Promise<Context> => {
-      if ('connectionViewer' in initial) {
-        // A WebSocket subscription follows its channels through a bus that lists them.
-        const tracked = initial['trackedSubscription'] as TrackedSubscription | undefined
-        return {
-          viewer: initial['connectionViewer'] as Context['viewer'],
-          authRefusal: undefined,
-          lastEventId: undefined,
-          services: tracked ? watchedServices(tracked) : services,
-          fanout: initial['fanout'] as Context['fanout'],
-          connection: initial['connection'] as Context['connection'],
-        }
-      }
+      // Queries and mutations over graphql-ws (its subscriptions do not execute through Yoga).
+      if ('webSocket' in initial)
+        return webSocketContext(initial['webSocket'] as WebSocketContextParts)
       const request = initial['request'] as Request
       const token = extractToken({
         authorizationHeader: request.headers.get('authorization'),
@@ -355,8 +366,8 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
     limits: config.limits,
     quotas,
     allowsOrigin: originPolicy.allows,
-    maskError: (error) =>
-      (maskUnexpected(error, 'Unexpected error.', false) as GraphQLError).toJSON(),
+    webSocketContext,
+    maskError: (error) => maskUnexpected(error, 'Unexpected error.', false) as GraphQLError,
     logger,
     metrics,
     registry: services.connections,

@@ -96,30 +96,40 @@ function describeError(error: unknown): { code: string; message: string } {
   return { code: typeof code === 'string' ? code : 'BAD_USER_INPUT', message: error.message }
 }
 
-interface OperationArgs {
+/** What identifies an operation in a problem record. */
+export interface OperationArgs {
   readonly document: DocumentNode
   readonly operationName?: string | null | undefined
-  readonly contextValue: unknown
+  readonly contextValue?: unknown
+}
+
+/** Records in `problems` each of `errors` an operation met (before any masking). */
+export function recordOperationErrors(
+  problems: RecentProblems,
+  errors: readonly unknown[] | undefined,
+  args: OperationArgs,
+): void {
+  if (!errors?.length) return
+  const { operationName, rootField } = labelOperation(args.document, args.operationName)
+  const viewer = (args.contextValue as { viewer?: Viewer | null } | undefined)?.viewer
+  for (const error of errors) {
+    problems.record({
+      ...describeError(error),
+      user: viewer?.sub ?? null,
+      operation: operationName ?? rootField,
+    })
+  }
 }
 
 /**
  * Records in `problems` the errors of every operation that executes through Yoga (HTTP, SSE
- * and graphql-ws): errors in results, subscriptions refused before they stream, and errors
- * that end a stream. Requests that fail validation never execute and are not recorded.
+ * and graphql-ws queries and mutations): errors in results, subscriptions refused before they
+ * stream, and errors that end a stream. Requests that fail validation never execute and are
+ * not recorded. (graphql-ws subscriptions record theirs in the transport.)
  */
 export function useRecentProblems(problems: RecentProblems): Plugin {
-  const recordAll = (errors: readonly unknown[] | undefined, args: OperationArgs) => {
-    if (!errors?.length) return
-    const { operationName, rootField } = labelOperation(args.document, args.operationName)
-    const viewer = (args.contextValue as { viewer?: Viewer | null }).viewer
-    for (const error of errors) {
-      problems.record({
-        ...describeError(error),
-        user: viewer?.sub ?? null,
-        operation: operationName ?? rootField,
-      })
-    }
-  }
+  const recordAll = (errors: readonly unknown[] | undefined, args: OperationArgs) =>
+    recordOperationErrors(problems, errors, args)
   return {
     onExecute: ({ args }) => ({
       onExecuteDone({ result }) {

@@ -1,42 +1,8 @@
 import { GraphQLError, getOperationAST } from 'graphql'
 import { isAsyncIterable, type Plugin } from 'graphql-yoga'
+import { onEnd } from '../transport/endable-stream.js'
 import type { Metrics } from './metrics.js'
 import { labelOperation } from './operation-label.js'
-
-/** `source`, calling `ended` once when it finishes, fails or is returned early. */
-function onEnd<T>(source: AsyncIterable<T>, ended: () => void): AsyncIterableIterator<T> {
-  const iterator = source[Symbol.asyncIterator]()
-  let open = true
-  const end = () => {
-    if (!open) return
-    open = false
-    ended()
-  }
-  return {
-    [Symbol.asyncIterator]() {
-      return this
-    },
-    async next() {
-      try {
-        const step = await iterator.next()
-        if (step.done) end()
-        return step
-      } catch (error) {
-        end()
-        throw error
-      }
-    },
-    async return(value?: unknown) {
-      end()
-      return (await iterator.return?.(value)) ?? { done: true, value: undefined }
-    },
-    async throw(error?: unknown) {
-      end()
-      if (iterator.throw) return iterator.throw(error)
-      throw error
-    },
-  }
-}
 
 /** The code a client sees for `error`: its `extensions.code`, else what Yoga answers. */
 function codeOf(error: GraphQLError): string {

@@ -45,3 +45,44 @@ export function endable<T>(source: AsyncIterable<T>, onEnd: () => void) {
   }
   return { iterator, end }
 }
+
+/**
+ * `source` with each value passed through `map`, calling `ended` once when the iteration
+ * finishes, fails or is returned early.
+ */
+export function onEnd<T, U = T>(
+  source: AsyncIterable<T>,
+  ended: () => void,
+  map: (value: T) => U = (value) => value as unknown as U,
+): AsyncIterableIterator<U> {
+  const iterator = source[Symbol.asyncIterator]()
+  let open = true
+  const end = () => {
+    if (!open) return
+    open = false
+    ended()
+  }
+  return {
+    [Symbol.asyncIterator]() {
+      return this
+    },
+    async next() {
+      try {
+        const step = await iterator.next()
+        if (step.done) {
+          end()
+          return step
+        }
+        return { done: false, value: map(step.value) }
+      } catch (error) {
+        end()
+        throw error
+      }
+    },
+    async return(value?: unknown) {
+      end()
+      await iterator.return?.(value)
+      return { done: true, value: undefined }
+    },
+  }
+}

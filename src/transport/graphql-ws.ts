@@ -1,10 +1,12 @@
 import type { IncomingMessage, Server } from 'node:http'
 import {
   type ExecutionArgs,
+  type ExecutionResult,
   GraphQLError,
   type GraphQLFormattedError,
   getOperationAST,
   getVariableValues,
+  subscribe as graphqlSubscribe,
 } from 'graphql'
 import {
   CloseCode,
@@ -19,17 +21,22 @@ import { extractToken } from '../auth/extract-token.js'
 import type { TokenVerifier } from '../auth/verify-token.js'
 import type { Viewer } from '../auth/viewer.js'
 import type { Limits } from '../config.js'
-import type { ConnectionHandle } from '../context.js'
+import type { ChannelFanout, ConnectionHandle } from '../context.js'
 import { forbidden, limitExceeded } from '../errors.js'
 import type { FeedHub } from '../events/channel-feed.js'
 import { type Logger, newConnectionId } from '../ops/logger.js'
 import type { Metrics } from '../ops/metrics.js'
 import { labelOperation } from '../ops/operation-label.js'
-import type { RecentProblems } from '../ops/recent-problems.js'
-import type { ConnectionRegistry, TrackedConnection } from './connection-registry.js'
+import { type RecentProblems, recordOperationErrors } from '../ops/recent-problems.js'
+import type {
+  ConnectionRegistry,
+  TrackedConnection,
+  TrackedSubscription,
+} from './connection-registry.js'
+import { onEnd } from './endable-stream.js'
 import type { QuotaKey, Quotas } from './quotas.js'
 import { createSharedExecutions } from './shared-executions.js'
-import { createSocketFanout, type SocketFanout, throughParked } from './socket-fanout.js'
+import { createSocketFanout, type SocketFanout } from './socket-fanout.js'
 import { closeSocket, type SocketExtra, type SocketLimits, serveSockets } from './ws-sockets.js'
 
 /** Close codes Switchboard uses beside graphql-ws's own (see also `SOCKET_CLOSE`). */
@@ -64,6 +71,17 @@ export type WsLimits = SocketLimits &
     | 'maxMessageBytes'
   >
 
+/** What an operation's context over a WebSocket is made of (see `webSocketContext`). */
+export interface WebSocketContextParts {
+  readonly viewer: Viewer | null
+  /** The admin registry's record of the subscription (subscriptions only). */
+  readonly trackedSubscription?: TrackedSubscription | undefined
+  /** Where the subscription hands the channels it follows (subscriptions only). */
+  readonly fanout?: ChannelFanout | undefined
+  /** What the operation may do to its connection (refresh the token). */
+  readonly connection?: ConnectionHandle | undefined
+}
+
 /** What the WebSocket transport tells about itself. */
 export interface WsTransport {
   /** Open sockets. */
@@ -77,6 +95,12 @@ export interface WsTransportOptions {
   readonly path: string
   // biome-ignore lint/suspicious/noExplicitAny: Yoga's instance is generic in both context types.
   readonly yoga: YogaServerInstance<any, any>
+  /**
+   * The context of an operation over a socket. Subscriptions execute with it directly (not
+   * through Yoga's per-operation envelope, which would stay allocated for the subscription's
+   * whole life); queries and mutations get it through Yoga (initial context `webSocket`).
+   */
+  readonly webSocketContext: (parts: WebSocketContextParts) => object
   readonly verifyToken: TokenVerifier
   /** Shared channel feeds the subscriptions join. */
   readonly feeds: FeedHub
@@ -86,7 +110,7 @@ export interface WsTransportOptions {
   /** Whether a page of `origin` may connect to `host` (see `OriginPolicy.allows`). */
   readonly allowsOrigin: (origin: string | undefined, host: string | undefined) => boolean
   /** What a client sees of an execution error in a shared event (unexpected ones masked). */
-  readonly maskError: (error: GraphQLError) => GraphQLFormattedError
+  readonly maskError: (error: GraphQLError) => GraphQLError
   readonly logger: Logger
   /** Counts sockets, refused tokens and the messages each subscription sends. */
   readonly metrics: Metrics
@@ -144,6 +168,7 @@ export function attachGraphqlWs({
   server,
   path,
   yoga,
+  webSocketContext,
   verifyToken,
   feeds,
   limits,
@@ -250,8 +275,11 @@ export function attachGraphqlWs({
       return [limitExceeded(`${limits.maxSubscriptionsPerConnection} operations per connection`)]
     }
     const viewer = state?.viewer ?? null
-    const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-      connectionViewer: viewer,
+    const connection = state ? handleOf(ctx, state) : undefined
+    // Parsing and validation are cached by query text (Yoga's cache); the envelope itself is
+    // only kept by queries and mutations, which end soon.
+    const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
+      webSocket: { viewer, connection } satisfies WebSocketContextParts,
       // `req`, not `request`: Yoga would take the upgrade GET for the operation's request
       // and refuse every mutation ("only from a POST request").
       req: ctx.extra.request,
@@ -318,34 +346,64 @@ export function attachGraphqlWs({
           },
         })
       : undefined
-    const args: ExecutionArgs = {
+    const base = {
       schema,
       document,
       operationName: payload.operationName ?? null,
       variableValues: payload.variables ?? null,
-      // The subscription's resolvers see it (`trackedSubscription`), so the channels they
-      // follow are listed; `fanout` delivers the channels they follow; `connection` lets a
-      // mutation replace the token.
-      contextValue: await contextFactory({
-        ...(tracked ? { trackedSubscription: tracked } : {}),
-        ...(fanout ? { fanout } : {}),
-        connection: state ? handleOf(ctx, state) : undefined,
-      }),
-      rootValue: { execute, subscribe } as EnvelopedRoot,
     }
-    return args
+    if (isSubscription) {
+      // The subscription's resolvers see `trackedSubscription`, so the channels they follow
+      // are listed; `fanout` delivers the channels they follow.
+      return {
+        ...base,
+        contextValue: webSocketContext({
+          viewer,
+          trackedSubscription: tracked,
+          fanout,
+          connection,
+        }),
+      }
+    }
+    return {
+      ...base,
+      contextValue: await contextFactory(),
+      rootValue: { execute } satisfies EnvelopedRoot,
+    }
   }
+
+  /**
+   * Runs a subscription with GraphQL's own `subscribe`. A fanned-out one hands graphql-ws the
+   * stream it parked (its events are written by the fan-out); one that streams through the
+   * executor (stats snapshots) has each result masked. Errors are recorded for the admin API
+   * before masking, and the subscriptions gauge counts the live ones.
+   */
+  const runSubscription = async (args: ExecutionArgs) => {
+    const result = await graphqlSubscribe(args)
+    if (!isAsyncIterable(result)) {
+      if (problems) recordOperationErrors(problems, result.errors, args)
+      return masked(result)
+    }
+    const field = labelOperation(args.document, args.operationName).rootField
+    metrics.subscriptions.inc({ field })
+    const ended = () => metrics.subscriptions.dec({ field })
+    const parked = (args.contextValue as { fanout?: SocketFanout }).fanout?.stream
+    if (parked) {
+      parked.onEnded(ended)
+      return parked
+    }
+    return onEnd(result, ended, (next: ExecutionResult) => {
+      if (problems) recordOperationErrors(problems, next.errors, args)
+      return masked(next)
+    })
+  }
+  const masked = (result: ExecutionResult): ExecutionResult =>
+    result.errors ? { ...result, errors: result.errors.map((error) => maskError(error)) } : result
 
   const protocol = makeServer<Record<string, unknown>, SocketExtra>({
     connectionInitWaitTimeout: limits.initTimeoutMs,
     execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-    subscribe: async (args) => {
-      const result = await (args.rootValue as EnvelopedRoot).subscribe(args)
-      const parked = (args.contextValue as { fanout?: SocketFanout }).fanout?.stream
-      return parked && isAsyncIterable(result)
-        ? throughParked(result[Symbol.asyncIterator](), parked)
-        : result
-    },
+    subscribe: runSubscription,
     onConnect: async (ctx) => {
       const { request, socket } = ctx.extra
       const refuse = (code: number, reason: string, problem = 'UNAUTHENTICATED') => {
@@ -508,8 +566,7 @@ export function maskStreamError(
 
 type OperationResult = ReturnType<NonNullable<Parameters<typeof makeServer>[0]['execute']>>
 
-/** Yoga's enveloped `execute`/`subscribe`, carried to graphql-ws through `rootValue`. */
+/** Yoga's enveloped `execute` of a query or mutation, carried to graphql-ws in `rootValue`. */
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => OperationResult
-  subscribe: (args: ExecutionArgs) => OperationResult
 }

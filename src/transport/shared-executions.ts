@@ -3,7 +3,6 @@ import {
   type ExecutionResult,
   execute,
   type GraphQLError,
-  type GraphQLFormattedError,
   type GraphQLSchema,
   getOperationAST,
   print,
@@ -35,7 +34,7 @@ export type RenderedBatch = readonly (string | null)[]
 export interface SharedExecutionsOptions {
   readonly schema: GraphQLSchema
   /** What clients see of an execution error (unexpected ones masked and logged). */
-  readonly maskError: (error: GraphQLError) => GraphQLFormattedError
+  readonly maskError: (error: GraphQLError) => GraphQLError
   /** Called once per rendered event with its publish time (delivery latency metrics). */
   readonly onRendered?: ((event: StoredEvent) => void) | undefined
 }

@@ -144,33 +144,3 @@ export function createSocketFanout({
     },
   }
 }
-
-/**
- * What graphql-ws iterates for a fanned-out subscription: `parked` itself, so that no frame
- * waits in the executor's and plugins' iterator wrappers (`wrapped`) for the subscription's
- * whole life; ending goes through `wrapped`, so the plugins still see the end.
- */
-export function throughParked(
-  wrapped: AsyncIterator<unknown>,
-  parked: ParkedStream,
-): AsyncIterableIterator<never> & EndableStream {
-  const endWrapped = async () => {
-    await wrapped.return?.()
-    await parked.return()
-  }
-  const stream: AsyncIterableIterator<never> & EndableStream = {
-    [Symbol.asyncIterator]: () => stream,
-    next: () =>
-      parked.next().catch(async (error: unknown) => {
-        await endWrapped()
-        throw error
-      }),
-    async return() {
-      await endWrapped()
-      return DONE
-    },
-    fail: (error) => parked.fail(error),
-    onEnded: (listener) => parked.onEnded(listener),
-  }
-  return stream
-}

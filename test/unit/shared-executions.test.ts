@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import {
   execute,
   GraphQLBoolean,
+  GraphQLError,
   GraphQLInt,
   GraphQLObjectType,
   GraphQLSchema,
@@ -105,7 +106,7 @@ const render = (
 
 describe('shared executions', () => {
   const executions = () =>
-    createSharedExecutions({ schema, maskError: (error) => ({ message: error.message }) })
+    createSharedExecutions({ schema, maskError: (error) => new GraphQLError(error.message) })
 
   it('shares one group between viewers of the same visibility, whatever their sub or cursor', () => {
     const shared = executions()

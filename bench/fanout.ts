@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type BenchServer, type ServerKind, startBenchServer } from './lib/bench-servers.js'
+import { compileServers } from './lib/compile-servers.js'
 import { startLoadGenerator } from './lib/load-generator.js'
 import { describeMachine, loadAverage } from './lib/machine.js'
 import { measureScenario, type ScenarioRun } from './lib/measure-scenario.js'
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
       return value === undefined ? [] : [[name, value]]
     }),
   )
+  log('compiling the servers (tsc)')
+  const compiledDir = await compileServers()
   const load = await startLoadGenerator(options.receivers, loadEnv)
   let phase = 0
   const nextPhase = () => ++phase
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
         let server: BenchServer | undefined
         try {
           if (kind.key === 'switchboard-pg') stores = await createBenchStores(options.stores)
-          server = await startBenchServer({ ...kind, env: stores?.env ?? {} }, secret)
+          server = await startBenchServer({ ...kind, env: stores?.env ?? {} }, secret, compiledDir)
           await load.target(server.origin, secret)
           const setupMs = await load.setup(lots)
           log(

@@ -1,12 +1,14 @@
 /**
  * The servers under test and how each is started: every one in its own process, the same
- * way (`node --expose-gc --import tsx --import ./bench/probe/server-probe.ts <entry>`), with
+ * way, compiled to JavaScript first (`node --expose-gc --import <compiled probe> <compiled
+ * entry>`, see `compile-servers.ts`), with
  * the same environment, on a free loopback port chosen here (with `LOG_LEVEL=warn` Switchboard
  * does not log the "listening" line the test helper reads the port from), and ready once
  * `GET /health` answers 200.
  */
 import { freePort } from '../../test/utils/free-port.js'
 import type { ProbeCommands } from '../probe/server-probe.js'
+import { compiledPath } from './compile-servers.js'
 import { type IpcClient, ipcClient } from './ipc.js'
 import { type NodeProcess, startNodeProcess } from './node-process.js'
 
@@ -76,13 +78,21 @@ async function waitForHealth(origin: string, child: NodeProcess): Promise<void> 
   throw new Error(`no /health within ${START_TIMEOUT} ms:\n${child.output()}`)
 }
 
-/** Starts `kind` with its probe and resolves once it serves. */
-export async function startBenchServer(kind: ServerKind, secret: string): Promise<BenchServer> {
+/**
+ * Starts `kind` with its probe, both from `compiledDir` (see `compileServers`), and resolves
+ * once it serves.
+ */
+export async function startBenchServer(
+  kind: ServerKind,
+  secret: string,
+  compiledDir: string,
+): Promise<BenchServer> {
   const port = await freePort()
   const child = startNodeProcess({
-    entry: kind.entry,
+    entry: compiledPath(compiledDir, kind.entry),
     nodeFlags: NODE_FLAGS,
-    preload: [PROBE],
+    preload: [compiledPath(compiledDir, PROBE)],
+    compiled: true,
     env: { ...commonEnv(secret, port), ...kind.env },
   })
   const origin = `http://127.0.0.1:${port}`

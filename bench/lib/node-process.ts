@@ -31,21 +31,23 @@ export interface NodeProcessOptions {
   readonly nodeFlags?: readonly string[]
   /** Modules preloaded after tsx (`--import`), relative to the repository root. */
   readonly preload?: readonly string[]
+  /** The entry and preloads are compiled JavaScript: no tsx (default false). */
+  readonly compiled?: boolean
   /** The whole environment of the child. */
   readonly env: Readonly<Record<string, string>>
 }
 
-/** Starts `node [flags] --import tsx [--import preload] entry` with an IPC channel. */
+/** Starts `node [flags] [--import tsx] [--import preload] entry` with an IPC channel. */
 export function startNodeProcess({
   entry,
   nodeFlags = [],
   preload = [],
+  compiled = false,
   env,
 }: NodeProcessOptions): NodeProcess {
   const args = [
     ...nodeFlags,
-    '--import',
-    'tsx',
+    ...(compiled ? [] : ['--import', 'tsx']),
     ...preload.flatMap((module) => ['--import', `./${module}`]),
     entry,
   ]

@@ -52,12 +52,36 @@ export function releaseOnce(free: () => void): () => void {
   }
 }
 
+/** Holders per key, as a quota store keeps them in memory (key → holder ids). */
+export type HeldSlots = Map<string, Set<string>>
+
+/** Counts `holder` under each of `names` in `held`. */
+export function addHolder(held: HeldSlots, names: readonly string[], holder: string): void {
+  for (const name of names) {
+    let holders = held.get(name)
+    if (!holders) {
+      holders = new Set()
+      held.set(name, holders)
+    }
+    holders.add(holder)
+  }
+}
+
+/** Stops counting `holder` under each of `names` in `held`, forgetting keys left empty. */
+export function removeHolder(held: HeldSlots, names: readonly string[], holder: string): void {
+  for (const name of names) {
+    const holders = held.get(name)
+    holders?.delete(holder)
+    if (holders?.size === 0) held.delete(name)
+  }
+}
+
 /**
  * Quotas for a single instance, held in memory. Holders vanish with the process, so nothing
  * expires and there is nothing to heartbeat.
  */
 export function createInProcessQuotas(): Quotas {
-  const held = new Map<string, Set<string>>()
+  const held: HeldSlots = new Map()
   let closed = false
 
   return {
@@ -71,21 +95,8 @@ export function createInProcessQuotas(): Quotas {
         }
       }
       const names = [...new Set(keys.map((key) => key.name))]
-      for (const name of names) {
-        let holders = held.get(name)
-        if (!holders) {
-          holders = new Set()
-          held.set(name, holders)
-        }
-        holders.add(holder)
-      }
-      const release = releaseOnce(() => {
-        for (const name of names) {
-          const holders = held.get(name)
-          holders?.delete(holder)
-          if (holders?.size === 0) held.delete(name)
-        }
-      })
+      addHolder(held, names, holder)
+      const release = releaseOnce(() => removeHolder(held, names, holder))
       return { ok: true, release }
     },
     async close() {

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { assertValidClaim, type QuotaClaim, type Quotas, releaseOnce } from './quotas.js'
+import {
+  addHolder,
+  assertValidClaim,
+  type HeldSlots,
+  type QuotaClaim,
+  type Quotas,
+  releaseOnce,
+  removeHolder,
+} from './quotas.js'
 
 export interface RedisQuotasOptions {
   /**
@@ -144,7 +152,7 @@ export function createRedisQuotas({
     throw new RangeError(`ttlMs must be an integer >= 3, got ${ttlMs}`)
   }
   // Redis key -> holders this instance claimed there, refreshed by the heartbeat.
-  const held = new Map<string, Set<string>>()
+  const held: HeldSlots = new Map()
   let closed = false
   let beating = false
 
@@ -201,21 +209,10 @@ export function createRedisQuotas({
         Promise.all(names.map((key) => redis.zrem(key, holder))).catch(onError)
         throw new Error('quotas are closed')
       }
-      for (const key of names) {
-        let holders = held.get(key)
-        if (!holders) {
-          holders = new Set()
-          held.set(key, holders)
-        }
-        holders.add(holder)
-      }
+      addHolder(held, names, holder)
       const release = releaseOnce(() => {
         if (closed) return
-        for (const key of names) {
-          const holders = held.get(key)
-          holders?.delete(holder)
-          if (holders?.size === 0) held.delete(key)
-        }
+        removeHolder(held, names, holder)
         // A failed ZREM leaves the slot to expire after ttlMs, as nothing refreshes it now.
         Promise.all(names.map((key) => redis.zrem(key, holder))).catch(onError)
       })

@@ -1,16 +1,14 @@
 import { print } from 'graphql'
 import type { Client } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type App, buildApp } from '../src/app.js'
 import { signToken } from '../src/auth/sign-token.js'
-import { loadConfig } from '../src/config.js'
-import { createLogger, newConnectionId, wantsPrettyLogs } from '../src/ops/logger.js'
+import { newConnectionId, wantsPrettyLogs } from '../src/ops/logger.js'
 import { ParkingPositionsDocument, RecentEventsDocument } from './generated/graphql.js'
 import { request } from './utils/http-raw.js'
 import { createLot, probeUntilLive, raiseAlert } from './utils/parking-fixtures.js'
+import { startTestServer, type TestServer } from './utils/server.js'
 import { openSse, type SseEvent } from './utils/sse.js'
-import { makeTestStore, type TestStore } from './utils/stores.js'
-import { serviceToken, TEST_SECRET, tokenFor } from './utils/tokens.js'
+import { serviceToken, tokenFor } from './utils/tokens.js'
 import {
   connectClient,
   connected,
@@ -25,8 +23,7 @@ type LogLine = Record<string, unknown> & { msg?: string }
 const written: string[] = []
 const lines = () => written.map((text) => JSON.parse(text) as LogLine)
 
-let store: TestStore
-let app: App
+let server: TestServer
 let url: string
 let wsUrl: string
 /** Every token sent to the server in this file, accepted or refused. */
@@ -40,27 +37,16 @@ async function token(...args: Parameters<typeof tokenFor>): Promise<string> {
 }
 
 beforeAll(async () => {
-  store = await makeTestStore()
-  const config = loadConfig({
-    JWT_SECRET: TEST_SECRET,
-    ...store.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'debug',
+  server = await startTestServer({
+    env: { LOG_LEVEL: 'debug' },
+    logDestination: { write: (line) => written.push(line) },
   })
-  const logger = createLogger(config.logLevel, {
-    destination: { write: (line) => written.push(line) },
-  })
-  app = await buildApp(config, logger)
-  const { port } = await app.start()
-  url = `http://127.0.0.1:${port}/graphql`
-  wsUrl = `ws://127.0.0.1:${port}/graphql`
+  ;({ url, wsUrl } = server)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()))
-  await app?.stop()
-  await store?.remove()
+  await server?.stop()
 })
 
 describe('logs', () => {

@@ -8,9 +8,7 @@ import { print } from 'graphql'
 import type { Client } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { type App, buildApp } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
-import { createLogger } from '../src/ops/logger.js'
 import { createHttpServer } from '../src/transport/http-server.js'
 import {
   ParkingPositionsDocument,
@@ -18,7 +16,7 @@ import {
   UpsertLotDocument,
 } from './generated/graphql.js'
 import { probeUntilLive } from './utils/parking-fixtures.js'
-import { makeTestStore, type TestStore } from './utils/stores.js'
+import { startTestServer, type TestServer } from './utils/server.js'
 import { serviceToken, TEST_SECRET, tokenFor } from './utils/tokens.js'
 import { connectClient, connected, subscribe } from './utils/ws-client.js'
 
@@ -88,10 +86,8 @@ function postOverHttps(
 
 describe('TLS', () => {
   let dir: string
-  let store: TestStore
-  let app: App
+  let server: TestServer
   let ca: Buffer
-  let startedUrl: string
   let port: number
   const clients: Client[] = []
 
@@ -99,29 +95,20 @@ describe('TLS', () => {
     dir = await mkdtemp(join(tmpdir(), 'switchboard-tls-'))
     const files = await makeCertificate(dir)
     ca = await readFile(files.certFile)
-    store = await makeTestStore()
-    const config = loadConfig({
-      JWT_SECRET: TEST_SECRET,
-      ...store.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      TLS_CERT_FILE: files.certFile,
-      TLS_KEY_FILE: files.keyFile,
+    server = await startTestServer({
+      env: { TLS_CERT_FILE: files.certFile, TLS_KEY_FILE: files.keyFile },
     })
-    app = await buildApp(config, createLogger(config.logLevel))
-    ;({ url: startedUrl, port } = await app.start())
+    port = Number(new URL(server.url).port)
   })
 
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.dispose()))
-    await app?.stop()
-    await store?.remove()
+    await server?.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
   it('listens on https, and says so', () => {
-    expect(startedUrl).toBe(`https://127.0.0.1:${port}/graphql`)
+    expect(server.url).toBe(`https://127.0.0.1:${port}/graphql`)
   })
 
   it('serves GraphQL over HTTPS and subscriptions over WSS', async () => {

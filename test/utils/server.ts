@@ -6,11 +6,11 @@ import { TEST_SECRET } from './tokens.js'
 
 export interface TestServer {
   readonly app: App
-  /** `http://127.0.0.1:PORT/graphql` */
+  /** `http://127.0.0.1:PORT/graphql` (`https://` with `TLS_*` in `env`) */
   readonly url: string
-  /** `ws://127.0.0.1:PORT/graphql` */
+  /** `ws://127.0.0.1:PORT/graphql` (`wss://` with TLS) */
   readonly wsUrl: string
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with TLS) */
   readonly origin: string
   stop(): Promise<void>
 }
@@ -25,6 +25,8 @@ export interface TestServerOptions {
    * server given `JWT_JWKS_URL` in `env` (the config refuses both at once).
    */
   readonly withTestSecret?: boolean
+  /** Where the server's log lines go (stdout by default), for tests that read them. */
+  readonly logDestination?: { write(line: string): void }
 }
 
 /**
@@ -36,6 +38,7 @@ export async function startTestServer({
   store,
   env = {},
   withTestSecret = true,
+  logDestination,
 }: TestServerOptions = {}): Promise<TestServer> {
   const ownStore = store ?? (await makeTestStore())
   const config = loadConfig({
@@ -47,14 +50,18 @@ export async function startTestServer({
     STATS_INTERVAL_MS: '50',
     ...env,
   })
-  const app = await buildApp(config, createLogger(config.logLevel))
-  const { port } = await app.start()
-  const origin = `http://127.0.0.1:${port}`
+  const logger = createLogger(
+    config.logLevel,
+    logDestination ? { destination: logDestination } : undefined,
+  )
+  const app = await buildApp(config, logger)
+  // What the server says it listens on: https when TLS is configured.
+  const { url } = await app.start()
   return {
     app,
-    url: `${origin}/graphql`,
-    wsUrl: `ws://127.0.0.1:${port}/graphql`,
-    origin,
+    url,
+    wsUrl: url.replace(/^http/, 'ws'),
+    origin: new URL(url).origin,
     async stop() {
       await app.stop()
       if (!store) await ownStore.remove()

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client'
 import { mintDevTokens } from './auth/dev-tokens.js'
 import { extractToken } from './auth/extract-token.js'
 import { createRevocations, refusingRevoked } from './auth/revocations.js'
+import { rememberingVerifiedTokens } from './auth/verified-tokens.js'
 import { createTokenVerifier } from './auth/verify-token.js'
 import type { Config } from './config.js'
 import type { Context, Services } from './context.js'
@@ -77,6 +78,9 @@ export interface App {
   readonly devTokens: { admin: string; service: string } | undefined
 }
 
+// Tokens verified over HTTP and trusted for a minute without another signature check.
+const VERIFIED_TOKENS_REMEMBERED = 1_000
+const VERIFIED_TOKEN_TRUST_MS = 60_000
 const CONNECT_TIMEOUT = 10_000 // ms to reach PostgreSQL or Redis, at start and per connection
 // ms a statement may wait for its answer. Switchboard's statements take milliseconds; this bounds
 // a request stuck on a connection whose peer vanished without a reset (a cut network), and
@@ -248,7 +252,17 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       exempt: (viewer) => viewer === NOTIFY_INGEST_VIEWER,
     }),
   }
-  const verifyToken = refusingRevoked(createTokenVerifier(config.jwt), revocations)
+  const verifySignature = createTokenVerifier(config.jwt)
+  const verifyToken = refusingRevoked(verifySignature, revocations)
+  // Every HTTP request carries its token (a backend publishes with the same one all day);
+  // a WebSocket verifies once per connection, so only HTTP remembers verified tokens.
+  const verifyRequestToken = refusingRevoked(
+    rememberingVerifiedTokens(verifySignature, {
+      capacity: VERIFIED_TOKENS_REMEMBERED,
+      maxAgeMs: VERIFIED_TOKEN_TRUST_MS,
+    }),
+    revocations,
+  )
   const keys = config.jwt.keys
   const devTokens =
     config.printDevTokens && keys.kind === 'secret' ? await mintDevTokens(keys.secret) : undefined
@@ -319,7 +333,8 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
       const lastEventId = request.headers.get('last-event-id') ?? undefined
       if (!token) return { viewer: null, authRefusal: undefined, lastEventId, services }
       try {
-        return { viewer: await verifyToken(token), authRefusal: undefined, lastEventId, services }
+        const viewer = await verifyRequestToken(token)
+        return { viewer, authRefusal: undefined, lastEventId, services }
       } catch (error) {
         metrics.authRefusals.inc({ code: 'UNAUTHENTICATED' })
         return { viewer: null, authRefusal: error as Context['authRefusal'], lastEventId, services }

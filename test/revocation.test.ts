@@ -39,6 +39,10 @@ function revocationSuite(servers: () => { revoking: TestServer; serving: TestSer
     const bystander = connectClient(serving.wsUrl, await member('bob'))
     const victimSub = subscribe(victim, RoomMessageDocument, { room: 'hall' })
     const bystanderSub = subscribe(bystander, RoomMessageDocument, { room: 'hall' })
+    // Used over HTTP before the revocation: the verified token is remembered, and still refused.
+    await mustExecute(serving.url, stolen, SendRoomMessageDocument, {
+      input: { room: 'hall', body: 'mine' },
+    })
     // Subscriptions go live asynchronously: send until both have received something.
     await vi.waitFor(
       async () => {

@@ -1,5 +1,5 @@
 import type { Client } from 'graphql-ws'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   CompletePaymentDocument,
   IssueTicketDocument,
@@ -9,6 +9,7 @@ import {
   RaiseParkingAlertDocument,
   RecentEventsDocument,
   SetSpaceStateDocument,
+  type SpaceState,
   StatsUpdatedDocument,
   UpsertLotDocument,
 } from './generated/graphql.js'
@@ -164,6 +165,69 @@ describe('parking', () => {
       [3, 'parking.ticketIssued'],
       [4, 'parking.paymentCompleted'],
     ])
+  })
+
+  it('keeps concurrent changes chained and raises the alert once per crossing', async () => {
+    await mustExecute(server.url, service, UpsertLotDocument, {
+      input: { lotId: 'busy', name: 'Busy', spaces: ['1', '2'], alertThreshold: 0.5 },
+    })
+    const watcher = connectClient(
+      server.wsUrl,
+      await tokenFor({ sub: 'op-2', role: 'operator', scopes: ['lot:busy'] }),
+    )
+    const sub = subscribe(watcher, ParkingUpdatedDocument, {
+      lotId: 'busy',
+      after: fromStart('lot:busy:parking'),
+    })
+    const states: SpaceState[] = ['OCCUPIED', 'FREE', 'RESERVED']
+    // 40 changes in flight at once on two spaces: each row is contended, and so is the alert.
+    const changes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        mustExecute(server.url, service, SetSpaceStateDocument, {
+          input: {
+            lotId: 'busy',
+            spaceNumber: String(1 + (i % 2)),
+            state: states[(i * 7) % 3] as SpaceState,
+          },
+        }).then((result) => result.setSpaceState),
+      ),
+    )
+    await mustExecute(server.url, service, RaiseParkingAlertDocument, {
+      input: { lotId: 'busy', level: 'INFO', message: 'end of test' },
+    })
+    // The manual alert published last marks the end of the stream.
+    await vi.waitFor(
+      () => expect(sub.data.at(-1)?.parkingUpdated).toMatchObject({ automatic: false }),
+      { timeout: 20_000, interval: 50 },
+    )
+    const events = sub.data.map((d) => d.parkingUpdated)
+    await watcher.dispose()
+    // Per space, in seq order, each change starts from the state the one before left.
+    const last = new Map<string, string>([
+      ['1', 'FREE'],
+      ['2', 'FREE'],
+    ])
+    for (const change of [...changes].sort((a, b) => a.seq - b.seq)) {
+      expect(change.previousState).toBe(last.get(change.spaceNumber))
+      last.set(change.spaceNumber, change.state)
+    }
+    // Replayed in log order, an automatic alert follows exactly the changes that cross 50 %.
+    const now = new Map([...last.keys()].map((space) => [space, 'FREE']))
+    let above = false
+    let expectAlert = false
+    for (const event of events) {
+      if (event.__typename === 'SpaceStateChanged') {
+        expect(expectAlert).toBe(false)
+        now.set(event.spaceNumber, event.state)
+        const occupied = [...now.values()].filter((state) => state === 'OCCUPIED').length
+        expectAlert = occupied / now.size >= 0.5 !== above
+        above = occupied / now.size >= 0.5
+      } else if (event.__typename === 'ParkingAlert' && event.automatic) {
+        expect(expectAlert).toBe(true)
+        expect(event.actionRequired).toBe(above)
+        expectAlert = false
+      }
+    }
   })
 
   it('streams stats: the snapshot first, then coalesced updates that match a count done here', async () => {

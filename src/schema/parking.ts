@@ -4,6 +4,7 @@ import {
   insertTicket,
   type LotStats,
   listSpaces,
+  lotOccupancy,
   lotStats,
   recordPayment,
   setOccupancyAlert,
@@ -170,16 +171,19 @@ async function requireLot(scope: { tx: import('../db/database.js').Queryable }, 
  * and an all-clear when it falls back below: once per crossing, in the publish transaction.
  */
 async function checkOccupancy(scope: PublishScope, lotId: string, at: string): Promise<void> {
-  const lot = await requireLot(scope, lotId)
-  const stats = await lotStats(scope.tx, lotId)
-  const above = stats.totalSpaces > 0 && stats.occupancyRate >= lot.alertThreshold
+  // Read after this transaction's append: appends to one channel run one at a time, so a
+  // concurrent publish's alert flag is seen here and the alert fires once per crossing.
+  const lot = await lotOccupancy(scope.tx, lotId)
+  if (!lot) throw notFound(`lot "${lotId}"`)
+  const rate = lot.totalSpaces === 0 ? 0 : lot.occupiedSpaces / lot.totalSpaces
+  const above = lot.totalSpaces > 0 && rate >= lot.alertThreshold
   if (above === lot.occupancyAlertActive) return
   await setOccupancyAlert(scope.tx, lotId, above)
-  const percent = Math.round(stats.occupancyRate * 100)
-  const counts = `${stats.occupiedSpaces}/${stats.totalSpaces} spaces occupied`
+  const percent = Math.round(rate * 100)
+  const counts = `${lot.occupiedSpaces}/${lot.totalSpaces} spaces occupied`
   await scope.append(parkingChannel(lotId), 'parking.alert', {
     lotId,
-    level: above ? (stats.freeSpaces === 0 ? 'CRITICAL' : 'WARNING') : 'INFO',
+    level: above ? (lot.freeSpaces === 0 ? 'CRITICAL' : 'WARNING') : 'INFO',
     message: above
       ? `Occupancy at ${percent}% (${counts}), at or above the ${Math.round(lot.alertThreshold * 100)}% threshold`
       : `Occupancy back to ${percent}% (${counts})`,

@@ -106,7 +106,8 @@ export async function listSpaces(db: Queryable, lotId: string): Promise<ParkingS
 
 /**
  * Sets a space's state and returns the state it had, or `undefined` when the space does not
- * exist. Locks the row so concurrent changes to one space see each other's previous state.
+ * exist. One statement: the row is locked first, so concurrent changes to one space see each
+ * other's previous state.
  */
 export async function setSpaceState(
   tx: Queryable,
@@ -119,14 +120,14 @@ export async function setSpaceState(
     at: string
   },
 ): Promise<SpaceState | undefined> {
-  const [previous] = await tx.query<{ state: SpaceState }>(
-    'select state from parking_spaces where lot_id = $1 and number = $2 for update',
-    [change.lotId, change.number],
-  )
-  if (!previous) return undefined
-  await tx.query(
-    `update parking_spaces set state = $3, vehicle_plate = $4, customer_name = $5, updated_at = $6
-     where lot_id = $1 and number = $2`,
+  const [row] = await tx.query<{ previous_state: SpaceState }>(
+    `with previous as (
+       select state from parking_spaces where lot_id = $1 and number = $2 for update
+     )
+     update parking_spaces set state = $3, vehicle_plate = $4, customer_name = $5, updated_at = $6
+     from previous
+     where lot_id = $1 and number = $2
+     returning previous.state as previous_state`,
     [
       change.lotId,
       change.number,
@@ -136,7 +137,42 @@ export async function setSpaceState(
       change.at,
     ],
   )
-  return previous.state
+  return row?.previous_state
+}
+
+/** What the occupancy alert is decided on: the lot's threshold and flag, and its counts. */
+export interface LotOccupancy {
+  readonly alertThreshold: number
+  readonly occupancyAlertActive: boolean
+  readonly totalSpaces: number
+  readonly occupiedSpaces: number
+  readonly freeSpaces: number
+}
+
+/** The lot's alert settings and space counts in one read; `undefined` when there is no lot. */
+export async function lotOccupancy(
+  db: Queryable,
+  lotId: string,
+): Promise<LotOccupancy | undefined> {
+  const [row] = await db.query<Record<string, string | number | boolean>>(
+    `select l.alert_threshold, l.occupancy_alert_active,
+       count(s.number) as total,
+       count(*) filter (where s.state = 'OCCUPIED') as occupied,
+       count(*) filter (where s.state = 'FREE') as free
+     from lots l left join parking_spaces s on s.lot_id = l.id
+     where l.id = $1
+     group by l.id`,
+    [lotId],
+  )
+  return (
+    row && {
+      alertThreshold: Number(row['alert_threshold']),
+      occupancyAlertActive: row['occupancy_alert_active'] === true,
+      totalSpaces: Number(row['total']),
+      occupiedSpaces: Number(row['occupied']),
+      freeSpaces: Number(row['free']),
+    }
+  )
 }
 
 export async function lotStats(db: Queryable, lotId: string): Promise<LotStats> {

@@ -135,12 +135,11 @@ type Ctx = WsContext<Record<string, unknown>, SocketExtra>
 
 /**
  * The log context of one socket: its connection id and the name of each running operation.
- * Child loggers are made when a line is written, not per socket and operation up front: idle
- * connections are most of what an instance holds.
+ * A child logger is made for each line written and not kept: idle connections are most of
+ * what an instance holds.
  */
 interface ConnectionLog {
   readonly id: string
-  log: Logger | undefined
   readonly operationNames: Map<string, string | null>
 }
 
@@ -200,7 +199,7 @@ export function attachGraphqlWs({
   const logs = new WeakMap<import('ws').WebSocket, ConnectionLog>()
   wss.on('connection', (socket) => {
     const id = newConnectionId()
-    logs.set(socket, { id, log: undefined, operationNames: new Map() })
+    logs.set(socket, { id, operationNames: new Map() })
     socket.once('close', metrics.connectionOpened('ws'))
     if (limits.maxConnections > 0 && wss.clients.size > limits.maxConnections) {
       closeSocket(socket, WS_CLOSE.AT_CAPACITY, 'Try again later: server at connection capacity')
@@ -209,10 +208,9 @@ export function attachGraphqlWs({
   const logOf = (ctx: Ctx, id?: string): Logger => {
     const connection = logs.get(ctx.extra.socket)
     if (!connection) return logger
-    connection.log ??= logger.child({ connectionId: connection.id })
     const operationName = id === undefined ? undefined : connection.operationNames.get(id)
-    if (operationName === undefined) return connection.log
-    return connection.log.child({ operationId: id, operationName })
+    if (operationName === undefined) return logger.child({ connectionId: connection.id })
+    return logger.child({ connectionId: connection.id, operationId: id, operationName })
   }
 
   const armExpiry = (ctx: Ctx, state: ConnectionState) => {
@@ -280,9 +278,6 @@ export function attachGraphqlWs({
     // only kept by queries and mutations, which end soon.
     const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
       webSocket: { viewer, connection } satisfies WebSocketContextParts,
-      // `req`, not `request`: Yoga would take the upgrade GET for the operation's request
-      // and refuse every mutation ("only from a POST request").
-      req: ctx.extra.request,
       params: payload,
     })
     let document: ReturnType<typeof parse>
@@ -405,19 +400,21 @@ export function attachGraphqlWs({
     execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
     subscribe: runSubscription,
     onConnect: async (ctx) => {
-      const { request, socket } = ctx.extra
+      const { socket } = ctx.extra
+      const request = ctx.extra.takeRequest()
+      // Only what is needed of the request is kept (a closure below would keep all of it).
+      const remoteAddress = request?.socket.remoteAddress ?? null
       const refuse = (code: number, reason: string, problem = 'UNAUTHENTICATED') => {
         if (problem === 'UNAUTHENTICATED') metrics.authRefusals.inc({ code: problem })
         logOf(ctx).info({ code, reason }, 'connection refused')
-        const remoteAddress = request.socket.remoteAddress ?? null
         problems?.record({ code: problem, message: reason, remoteAddress })
         closeSocket(socket, code, reason)
         return false
       }
       const token = extractToken({
         connectionParams: ctx.connectionParams,
-        authorizationHeader: request.headers.authorization,
-        url: request.url,
+        authorizationHeader: request?.headers.authorization,
+        url: request?.url,
       })
       if (!token) return refuse(WS_CLOSE.UNAUTHORIZED, 'Unauthorized: a token is required')
       let viewer: Viewer
@@ -446,8 +443,8 @@ export function attachGraphqlWs({
       }
       const tracked = registry?.open({
         viewer,
-        remoteAddress: request.socket.remoteAddress ?? null,
-        forwardedFor: forwardedFor(request),
+        remoteAddress,
+        forwardedFor: request ? forwardedFor(request) : null,
         close: (code, reason) => closeSocket(socket, code, reason),
       })
       const state: ConnectionState = {

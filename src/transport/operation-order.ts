@@ -24,7 +24,8 @@ export interface OperationOrder {
 export function createOperationOrder(pass: (text: string) => void): OperationOrder {
   // Operations passed on and not yet ended, by id.
   const live = new Map<string, { settingUp: boolean; completed: boolean }>()
-  const held = new Map<string, Array<{ text: string; type: string }>>()
+  // Messages waiting for their id, made on first need: almost no client ever waits.
+  let held: Map<string, Array<{ text: string; type: string }>> | undefined
 
   /** Passes a message on, or says it must wait. */
   const admit = (id: string, text: string, type: string): boolean => {
@@ -43,13 +44,13 @@ export function createOperationOrder(pass: (text: string) => void): OperationOrd
     return true
   }
   const release = (id: string) => {
-    const queue = held.get(id)
+    const queue = held?.get(id)
     while (queue && queue.length > 0) {
       const next = queue[0] as { text: string; type: string }
       if (!admit(id, next.text, next.type)) return
       queue.shift()
     }
-    held.delete(id)
+    held?.delete(id)
   }
 
   return {
@@ -59,7 +60,7 @@ export function createOperationOrder(pass: (text: string) => void): OperationOrd
         pass(text)
         return
       }
-      const queue = held.get(id)
+      const queue = held?.get(id)
       if (queue) {
         queue.push({ text, type: head.type })
         return
@@ -70,6 +71,7 @@ export function createOperationOrder(pass: (text: string) => void): OperationOrd
         const operation = live.get(id)
         if (operation) operation.completed = true
       }
+      held ??= new Map()
       held.set(id, [{ text, type: head.type }])
     },
     setUp(id) {

@@ -1,5 +1,6 @@
 import type { ChannelFanout, FollowRequest } from '../context.js'
-import type { FeedHub, FeedMember } from '../events/channel-feed.js'
+import type { FeedGroup, FeedHub, FeedMember } from '../events/channel-feed.js'
+import type { DeliveredEvent } from '../events/stored-event.js'
 import type { RenderedBatch, SharedExecutions, SharedOperation } from './shared-executions.js'
 import type { SocketSink } from './ws-sockets.js'
 
@@ -25,52 +26,99 @@ const DONE: IteratorResult<never> = { done: true, value: undefined }
 /**
  * Stands in for a subscription's event stream while the fan-out writes its frames: graphql-ws
  * waits on it, ends it on `complete` or close (which runs `onEnd` once), and turns its failure
- * into an `error` message.
+ * into an `error` message. A class rather than closures: one lives per subscription for as long
+ * as it runs, and one object with its methods on the prototype is a fraction of their size.
  */
-function parkedStream(onEnd: () => void): ParkedStream {
-  const endListeners = [onEnd]
-  let ended = false
-  let failure: { error: unknown } | undefined
-  let waiting:
-    | { resolve(step: IteratorResult<never>): void; reject(error: unknown): void }
-    | undefined
-  const end = () => {
-    if (ended) return
-    ended = true
-    for (const listener of endListeners) listener()
+class Parked implements ParkedStream {
+  readonly #endListeners: Array<() => void>
+  #ended = false
+  #failure: { error: unknown } | undefined
+  #waiting: { resolve(step: IteratorResult<never>): void; reject(error: unknown): void } | undefined
+
+  constructor(onEnd: () => void) {
+    this.#endListeners = [onEnd]
   }
-  const stream: ParkedStream = {
-    [Symbol.asyncIterator]: () => stream,
-    next() {
-      if (failure) {
-        end()
-        return Promise.reject(failure.error)
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  next(): Promise<IteratorResult<never>> {
+    if (this.#failure) {
+      this.#end()
+      return Promise.reject(this.#failure.error)
+    }
+    if (this.#ended) return Promise.resolve(DONE)
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  return(): Promise<IteratorResult<never>> {
+    this.#end()
+    this.#waiting?.resolve(DONE)
+    this.#waiting = undefined
+    return Promise.resolve(DONE)
+  }
+
+  onEnded(listener: () => void): void {
+    if (this.#ended) listener()
+    else this.#endListeners.push(listener)
+  }
+
+  fail(error: unknown): void {
+    if (this.#ended || this.#failure) return
+    this.#failure = { error }
+    if (!this.#waiting) return
+    this.#end()
+    this.#waiting.reject(error)
+    this.#waiting = undefined
+  }
+
+  #end(): void {
+    if (this.#ended) return
+    this.#ended = true
+    for (const listener of this.#endListeners) listener()
+  }
+}
+
+/** One subscription in its feed: writes its group's rendered payloads to its socket. */
+class SocketMember implements FeedMember<RenderedBatch> {
+  constructor(
+    readonly group: FeedGroup<RenderedBatch>,
+    private readonly sink: SocketSink,
+    /** The frame up to the payload, with this subscription's id. */
+    private readonly head: string,
+    private readonly onFrames: (count: number) => void,
+    private readonly stream: ParkedStream,
+    private readonly check: (() => Promise<void>) | undefined,
+  ) {}
+
+  /** Without a check of its own, the subscription's access cannot change: nothing to do. */
+  recheck(): Promise<void> {
+    return this.check ? this.check() : Promise.resolve()
+  }
+
+  deliver(_batch: readonly DeliveredEvent[], rendered: RenderedBatch): void {
+    if (!this.sink.isOpen()) return
+    let frames = 0
+    this.sink.batch(() => {
+      for (const payload of rendered) {
+        if (payload === null) continue
+        this.sink.send(`${this.head}${payload}}`)
+        frames += 1
       }
-      if (ended) return Promise.resolve(DONE)
-      return new Promise((resolve, reject) => {
-        waiting = { resolve, reject }
-      })
-    },
-    return() {
-      end()
-      waiting?.resolve(DONE)
-      waiting = undefined
-      return Promise.resolve(DONE)
-    },
-    onEnded(listener) {
-      if (ended) listener()
-      else endListeners.push(listener)
-    },
-    fail(error) {
-      if (ended || failure) return
-      failure = { error }
-      if (!waiting) return
-      end()
-      waiting.reject(error)
-      waiting = undefined
-    },
+    })
+    if (frames > 0) this.onFrames(frames)
   }
-  return stream
+
+  drained(): Promise<void> | undefined {
+    return this.sink.drained()
+  }
+
+  fail(error: unknown): void {
+    this.stream.fail(error)
+  }
 }
 
 export interface SocketFanoutOptions {
@@ -100,47 +148,29 @@ export function createSocketFanout({
   onFrames,
 }: SocketFanoutOptions): SocketFanout {
   const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`
-  let parked: ParkedStream | undefined
-  return {
-    get stream() {
-      return parked
-    },
+  // A plain property set once followed (an accessor would put the object in dictionary mode).
+  const fanout: { stream: ParkedStream | undefined } & ChannelFanout = {
+    stream: undefined,
     async follow({ channels, from, filter, onClose, context, recheck }: FollowRequest) {
       const group = executions.group(channels, { ...operation, contextValue: context }, filter)
       const unfollow = onFollow?.(channels)
       let leave: (() => void) | undefined
-      const stream = parkedStream(() => {
+      const stream = new Parked(() => {
         leave?.()
         group.release()
         unfollow?.()
         onClose()
       })
-      const member: FeedMember<RenderedBatch> = {
-        group,
-        deliver(_batch, rendered) {
-          if (!sink.open) return
-          let frames = 0
-          sink.batch(() => {
-            for (const payload of rendered) {
-              if (payload === null) continue
-              sink.send(`${head}${payload}}`)
-              frames += 1
-            }
-          })
-          if (frames > 0) onFrames(frames)
-        },
-        drained: () => sink.drained(),
-        fail: (error) => stream.fail(error),
-        recheck,
-      }
+      const member = new SocketMember(group, sink, head, onFrames, stream, recheck)
       try {
         leave = await feeds.join({ channels, from }, member)
       } catch (error) {
         await stream.return()
         throw error
       }
-      parked = stream
+      fanout.stream = stream
       return stream
     },
   }
+  return fanout
 }

@@ -45,13 +45,18 @@ export interface SocketSink {
   batch(write: () => void): void
   /** Resolves when the socket's buffer is below half its cap (or it closed). */
   drained(): Promise<void> | undefined
-  readonly open: boolean
+  /** Whether frames can still be sent. */
+  isOpen(): boolean
 }
 
 /** The `extra` graphql-ws hands to hooks for each connection. */
 export interface SocketExtra {
   readonly socket: WebSocket
-  readonly request: IncomingMessage
+  /**
+   * The upgrade request, handed over once (to `connection_init`'s check) and then forgotten:
+   * its headers and stream state would weigh about a KiB per connection for its whole life.
+   */
+  takeRequest(): IncomingMessage | undefined
   readonly sink: SocketSink
   /** Tell it when an operation is set up and when it ended (see `OperationOrder`). */
   readonly operations: Pick<OperationOrder, 'setUp' | 'ended'>
@@ -75,6 +80,64 @@ function rawSocketOf(socket: WebSocket): Socket | undefined {
 export function closeSocket(socket: WebSocket, code: number, reason: string): void {
   socket.close(code, reason)
   setTimeout(() => socket.terminate(), CLOSE_GRACE).unref()
+}
+
+/**
+ * The sink of one socket. A class rather than closures: one lives per connection, and one
+ * object with its methods on the prototype is a fraction of their size.
+ */
+class WebSocketSink implements SocketSink {
+  #slow = false
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly maxBufferedBytes: number,
+    private readonly onSlowConsumer: () => void,
+  ) {}
+
+  send(frame: string): void {
+    const socket = this.socket
+    if (socket.readyState !== socket.OPEN) return
+    if (socket.bufferedAmount > this.maxBufferedBytes) {
+      if (!this.#slow) {
+        this.#slow = true
+        this.onSlowConsumer()
+        closeSocket(socket, SOCKET_CLOSE.SLOW_CONSUMER, 'Slow consumer: send buffer full')
+      }
+      return
+    }
+    socket.send(frame)
+  }
+
+  batch(write: () => void): void {
+    const raw = rawSocketOf(this.socket)
+    raw?.cork()
+    try {
+      write()
+    } finally {
+      raw?.uncork()
+    }
+  }
+
+  drained(): Promise<void> | undefined {
+    const socket = this.socket
+    const raw = rawSocketOf(socket)
+    if (!raw || socket.readyState !== socket.OPEN) return undefined
+    if (socket.bufferedAmount <= this.maxBufferedBytes / 2) return undefined
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        raw.off('drain', done)
+        socket.off('close', done)
+        resolve()
+      }
+      raw.once('drain', done)
+      socket.once('close', done)
+    })
+  }
+
+  isOpen(): boolean {
+    return this.socket.readyState === this.socket.OPEN
+  }
 }
 
 /**
@@ -106,48 +169,9 @@ export function serveSockets({
   sweep?.unref()
 
   wss.on('connection', (socket, request) => {
+    let upgrade: IncomingMessage | undefined = request
     socket.on('pong', () => unanswered.delete(socket))
-    let slow = false
-    const sink: SocketSink = {
-      send(frame) {
-        if (socket.readyState !== socket.OPEN) return
-        if (socket.bufferedAmount > limits.maxBufferedBytes) {
-          if (!slow) {
-            slow = true
-            onSlowConsumer()
-            closeSocket(socket, SOCKET_CLOSE.SLOW_CONSUMER, 'Slow consumer: send buffer full')
-          }
-          return
-        }
-        socket.send(frame)
-      },
-      batch(write) {
-        const raw = rawSocketOf(socket)
-        raw?.cork()
-        try {
-          write()
-        } finally {
-          raw?.uncork()
-        }
-      },
-      drained() {
-        const raw = rawSocketOf(socket)
-        if (!raw || socket.readyState !== socket.OPEN) return undefined
-        if (socket.bufferedAmount <= limits.maxBufferedBytes / 2) return undefined
-        return new Promise<void>((resolve) => {
-          const done = () => {
-            raw.off('drain', done)
-            socket.off('close', done)
-            resolve()
-          }
-          raw.once('drain', done)
-          socket.once('close', done)
-        })
-      },
-      get open() {
-        return socket.readyState === socket.OPEN
-      },
-    }
+    const sink = new WebSocketSink(socket, limits.maxBufferedBytes, onSlowConsumer)
     const bucket = createTokenBucket({
       perSecond: limits.messagesPerSecond,
       burst: limits.messageBurst,
@@ -168,7 +192,16 @@ export function serveSockets({
           handle = cb
         },
       },
-      { socket, request, sink, operations },
+      {
+        socket,
+        takeRequest() {
+          const taken = upgrade
+          upgrade = undefined
+          return taken
+        },
+        sink,
+        operations,
+      },
     )
     socket.on('message', (data) => {
       if (bucket.take() > 0) {

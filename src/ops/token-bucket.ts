@@ -15,32 +15,53 @@ export interface TokenBucketOptions {
   readonly now?: () => number
 }
 
+const UNLIMITED: TokenBucket = { take: () => 0, full: () => true }
+const monotonicNow = () => performance.now()
+
+/**
+ * A class rather than closures: every WebSocket holds a bucket for its whole life, and one
+ * object with its methods on the prototype is a fraction of their size.
+ */
+class Bucket implements TokenBucket {
+  #tokens: number
+  #at: number
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly capacity: number,
+    private readonly now: () => number,
+  ) {
+    this.#tokens = capacity
+    this.#at = now()
+  }
+
+  take(): number {
+    this.#refill()
+    if (this.#tokens < 1) return ((1 - this.#tokens) * 1_000) / this.perSecond
+    this.#tokens -= 1
+    return 0
+  }
+
+  full(): boolean {
+    this.#refill()
+    return this.#tokens >= this.capacity
+  }
+
+  #refill(): void {
+    const time = this.now()
+    // A clock stepping back refills nothing rather than draining the bucket.
+    const elapsed = Math.max(0, time - this.#at)
+    this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed * this.perSecond) / 1_000)
+    this.#at = time
+  }
+}
+
 /** Creates a full bucket. */
 export function createTokenBucket({
   perSecond,
   burst,
-  now = () => performance.now(),
+  now = monotonicNow,
 }: TokenBucketOptions): TokenBucket {
-  if (perSecond <= 0) return { take: () => 0, full: () => true }
-  const capacity = Math.max(1, burst)
-  let tokens = capacity
-  let at = now()
-  const refill = () => {
-    const time = now()
-    // A clock stepping back refills nothing rather than draining the bucket.
-    tokens = Math.min(capacity, tokens + (Math.max(0, time - at) * perSecond) / 1_000)
-    at = time
-  }
-  return {
-    take() {
-      refill()
-      if (tokens < 1) return ((1 - tokens) * 1_000) / perSecond
-      tokens -= 1
-      return 0
-    },
-    full() {
-      refill()
-      return tokens >= capacity
-    },
-  }
+  if (perSecond <= 0) return UNLIMITED
+  return new Bucket(perSecond, Math.max(1, burst), now)
 }

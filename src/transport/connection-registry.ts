@@ -232,6 +232,92 @@ function paginate<R extends { readonly key: number }, V>(
   return { totalCount, nodes, endCursor, hasNextPage }
 }
 
+/** What the handles of connections and subscriptions ask of their registry. */
+interface RegistryOps {
+  readonly deliveries: RateMeter
+  subscribe(connection: ConnectionRecord, id: string, label: OperationLabel): SubscriptionRecord
+  started<T>(connection: ConnectionRecord, id: string, result: T): T | undefined
+  forgetConnection(connection: ConnectionRecord): void
+  refreshed(connection: ConnectionRecord, viewer: Viewer): void
+  follow(record: SubscriptionRecord, channel: string): void
+  unfollow(record: SubscriptionRecord, channel: string): void
+}
+
+// The handles are classes rather than objects of closures: one lives per connection and per
+// subscription, and an object with its methods on the prototype is a fraction of their size.
+
+class ConnectionHandle implements TrackedConnection {
+  readonly id: string
+
+  constructor(
+    private readonly ops: RegistryOps,
+    private readonly record: ConnectionRecord,
+  ) {
+    this.id = record.id
+  }
+
+  subscribe(id: string, label: OperationLabel): TrackedSubscription {
+    return new SubscriptionHandle(this.ops, this.ops.subscribe(this.record, id, label))
+  }
+
+  started<T>(id: string, result: T): T | undefined {
+    return this.ops.started(this.record, id, result)
+  }
+
+  closed(): void {
+    this.ops.forgetConnection(this.record)
+  }
+
+  refreshed(viewer: Viewer): void {
+    this.ops.refreshed(this.record, viewer)
+  }
+}
+
+class SubscriptionHandle implements TrackedSubscription {
+  constructor(
+    private readonly ops: RegistryOps,
+    private readonly record: SubscriptionRecord,
+  ) {}
+
+  watch(bus: Bus): Bus {
+    const { ops, record } = this
+    return {
+      async subscribe(channel, listener) {
+        const stop = await bus.subscribe(channel, (message) => {
+          if (message.kind === 'event') ops.deliveries.mark()
+          listener(message)
+        })
+        ops.follow(record, channel)
+        let stopped = false
+        return () => {
+          if (stopped) return
+          stopped = true
+          ops.unfollow(record, channel)
+          stop()
+        }
+      },
+      publish: (channel, message) => bus.publish(channel, message),
+      ping: () => bus.ping(),
+      close: () => bus.close(),
+    }
+  }
+
+  follow(channels: readonly string[]): () => void {
+    const { ops, record } = this
+    for (const channel of channels) ops.follow(record, channel)
+    let followed = true
+    return () => {
+      if (!followed) return
+      followed = false
+      for (const channel of channels) ops.unfollow(record, channel)
+    }
+  }
+
+  delivered(count: number): void {
+    this.ops.deliveries.mark(count)
+  }
+}
+
 /** Creates the registry of one instance; the graphql-ws transport feeds it. */
 export function createConnectionRegistry({
   instance = `${hostname()}:${process.pid}`,
@@ -336,9 +422,12 @@ export function createConnectionRegistry({
     )
   }
 
-  const track = (connection: ConnectionRecord): TrackedConnection => ({
-    id: connection.id,
-    subscribe(id, label) {
+  const ops: RegistryOps = {
+    deliveries,
+    follow,
+    unfollow,
+    forgetConnection,
+    subscribe(connection, id, label) {
       const previous = connection.subscriptions.get(id)
       if (previous) forget(previous)
       subscriptionSeq += 1
@@ -358,39 +447,9 @@ export function createConnectionRegistry({
         subscriptions.set(record.key, record)
         revision += 1
       }
-      return {
-        watch: (bus) => ({
-          async subscribe(channel, listener) {
-            const stop = await bus.subscribe(channel, (message) => {
-              if (message.kind === 'event') deliveries.mark()
-              listener(message)
-            })
-            follow(record, channel)
-            let stopped = false
-            return () => {
-              if (stopped) return
-              stopped = true
-              unfollow(record, channel)
-              stop()
-            }
-          },
-          publish: (channel, message) => bus.publish(channel, message),
-          ping: () => bus.ping(),
-          close: () => bus.close(),
-        }),
-        follow(channels) {
-          for (const channel of channels) follow(record, channel)
-          let followed = true
-          return () => {
-            if (!followed) return
-            followed = false
-            for (const channel of channels) unfollow(record, channel)
-          }
-        },
-        delivered: (count) => deliveries.mark(count),
-      }
+      return record
     },
-    started<T>(id: string, result: T): T | undefined {
+    started<T>(connection: ConnectionRecord, id: string, result: T): T | undefined {
       const record = connection.subscriptions.get(id)
       if (!record) return undefined
       const done = () => {
@@ -412,12 +471,11 @@ export function createConnectionRegistry({
       if (record.pendingEnd) end(record.pendingEnd)
       return iterator as unknown as T
     },
-    closed: () => forgetConnection(connection),
-    refreshed(viewer) {
+    refreshed(connection, viewer) {
       connection.viewer = viewer
       revision += 1
     },
-  })
+  }
 
   return {
     instance,
@@ -433,7 +491,7 @@ export function createConnectionRegistry({
       }
       connections.set(record.id, record)
       revision += 1
-      return track(record)
+      return new ConnectionHandle(ops, record)
     },
     connections: (filter, page) =>
       paginate(connections.values(), (record) => matches(record, filter), page, connectionView),

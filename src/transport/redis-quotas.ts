@@ -84,8 +84,11 @@ end
 return 0
 `
 
-// Holders per refresh call: keeps each script run (Redis is blocked meanwhile) short.
-const REFRESH_BATCH = 5_000
+// Holders per refresh call: Redis runs nothing else while a script runs. Measured with 10,000
+// subscribed connections (~30,000 holders): batches of 5,000 blocked Redis 10 to 28 ms per
+// script, ~110 ms per heartbeat, and every event on the bus waited; 500 keep a script near
+// 2 ms, and the calls go one after another so other commands run in between.
+const REFRESH_BATCH = 500
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -172,11 +175,10 @@ export function createRedisQuotas({
     if (beating || held.size === 0) return
     beating = true
     try {
-      // Every call is written before any answer comes: one round trip for the lot.
-      const calls = refreshCalls(held, ttlMs)
-      await Promise.all(
-        calls.map((c) => redis.eval(REFRESH_SCRIPT, c.keys.length, ...c.keys, ...c.args)),
-      )
+      for (const call of refreshCalls(held, ttlMs)) {
+        if (closed) return
+        await redis.eval(REFRESH_SCRIPT, call.keys.length, ...call.keys, ...call.args)
+      }
     } catch (error) {
       onError(error)
     } finally {

@@ -175,11 +175,10 @@ async function checkOccupancy(scope: PublishScope, lotId: string, at: string): P
   // concurrent publish's alert flag is seen here and the alert fires once per crossing.
   const lot = await lotOccupancy(scope.tx, lotId)
   if (!lot) throw notFound(`lot "${lotId}"`)
-  const rate = lot.totalSpaces === 0 ? 0 : lot.occupiedSpaces / lot.totalSpaces
-  const above = lot.totalSpaces > 0 && rate >= lot.alertThreshold
+  const above = lot.totalSpaces > 0 && lot.occupancyRate >= lot.alertThreshold
   if (above === lot.occupancyAlertActive) return
   await setOccupancyAlert(scope.tx, lotId, above)
-  const percent = Math.round(rate * 100)
+  const percent = Math.round(lot.occupancyRate * 100)
   const counts = `${lot.occupiedSpaces}/${lot.totalSpaces} spaces occupied`
   await scope.append(parkingChannel(lotId), 'parking.alert', {
     lotId,

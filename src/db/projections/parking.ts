@@ -147,7 +147,13 @@ export interface LotOccupancy {
   readonly totalSpaces: number
   readonly occupiedSpaces: number
   readonly freeSpaces: number
+  /** Occupied share of all spaces, 0 to 1. */
+  readonly occupancyRate: number
 }
+
+/** Occupied share of `total` spaces, 0 to 1 (0 for a lot without spaces). */
+const occupancyRate = (occupied: number, total: number): number =>
+  total === 0 ? 0 : occupied / total
 
 /** The lot's alert settings and space counts in one read; `undefined` when there is no lot. */
 export async function lotOccupancy(
@@ -164,15 +170,17 @@ export async function lotOccupancy(
      group by l.id`,
     [lotId],
   )
-  return (
-    row && {
-      alertThreshold: Number(row['alert_threshold']),
-      occupancyAlertActive: row['occupancy_alert_active'] === true,
-      totalSpaces: Number(row['total']),
-      occupiedSpaces: Number(row['occupied']),
-      freeSpaces: Number(row['free']),
-    }
-  )
+  if (!row) return undefined
+  const total = Number(row['total'])
+  const occupied = Number(row['occupied'])
+  return {
+    alertThreshold: Number(row['alert_threshold']),
+    occupancyAlertActive: row['occupancy_alert_active'] === true,
+    totalSpaces: total,
+    occupiedSpaces: occupied,
+    freeSpaces: Number(row['free']),
+    occupancyRate: occupancyRate(occupied, total),
+  }
 }
 
 export async function lotStats(db: Queryable, lotId: string): Promise<LotStats> {
@@ -197,7 +205,7 @@ export async function lotStats(db: Queryable, lotId: string): Promise<LotStats> 
     occupiedSpaces: occupied,
     reservedSpaces: Number(row?.['reserved'] ?? 0),
     outOfServiceSpaces: Number(row?.['out_of_service'] ?? 0),
-    occupancyRate: total === 0 ? 0 : occupied / total,
+    occupancyRate: occupancyRate(occupied, total),
     revenueToday: Number(row?.['revenue'] ?? 0),
   }
 }

@@ -5,32 +5,28 @@ import { createTokenVerifier, type TokenVerifier } from '../../src/auth/verify-t
 
 const SECRET = 'verified-tokens-test-secret-0123456789'
 
-/** The real HS256 verifier, counting the signature checks it makes. */
-function countingVerifier() {
-  const verify = createTokenVerifier({ keys: { kind: 'secret', secret: SECRET, ephemeral: false } })
+/**
+ * The real HS256 verifier behind `rememberingVerifiedTokens`, counting the signature checks
+ * it makes, on a clock the test moves.
+ */
+function remembering({ capacity, maxAgeMs }: { capacity: number; maxAgeMs: number }) {
+  const signatures = createTokenVerifier({
+    keys: { kind: 'secret', secret: SECRET, ephemeral: false },
+  })
   const counted = { checks: 0 }
-  const verifier: TokenVerifier = (token) => {
+  const counting: TokenVerifier = (token) => {
     counted.checks++
-    return verify(token)
+    return signatures(token)
   }
-  return { verifier, counted }
-}
-
-/** A clock the test moves. */
-function manualClock(start = Date.now()) {
-  let at = start
-  return { now: () => at, advance: (ms: number) => (at += ms) }
+  let at = Date.now()
+  const clock = { advance: (ms: number) => (at += ms) }
+  const verify = rememberingVerifiedTokens(counting, { capacity, maxAgeMs, now: () => at })
+  return { verify, counted, clock }
 }
 
 describe('remembering verified tokens', () => {
   it('checks the signature of a token once while it is trusted, then again', async () => {
-    const { verifier, counted } = countingVerifier()
-    const clock = manualClock()
-    const verify = rememberingVerifiedTokens(verifier, {
-      capacity: 10,
-      maxAgeMs: 60_000,
-      now: clock.now,
-    })
+    const { verify, counted, clock } = remembering({ capacity: 10, maxAgeMs: 60_000 })
     const token = await signToken(SECRET, { sub: 'backend', role: 'service' })
     const first = await verify(token)
     expect(await verify(token)).toBe(first)
@@ -41,13 +37,7 @@ describe('remembering verified tokens', () => {
   })
 
   it('never trusts a token past its expiry', async () => {
-    const { verifier, counted } = countingVerifier()
-    const clock = manualClock()
-    const verify = rememberingVerifiedTokens(verifier, {
-      capacity: 10,
-      maxAgeMs: 600_000,
-      now: clock.now,
-    })
+    const { verify, counted, clock } = remembering({ capacity: 10, maxAgeMs: 600_000 })
     const token = await signToken(SECRET, { sub: 'short', role: 'client', expiresInSeconds: 2 })
     await verify(token)
     clock.advance(1_000)
@@ -61,8 +51,7 @@ describe('remembering verified tokens', () => {
   })
 
   it('does not remember refusals', async () => {
-    const { verifier, counted } = countingVerifier()
-    const verify = rememberingVerifiedTokens(verifier, { capacity: 10, maxAgeMs: 60_000 })
+    const { verify, counted } = remembering({ capacity: 10, maxAgeMs: 60_000 })
     const forged = await signToken('another-secret-of-enough-length-0123', {
       sub: 'mallory',
       role: 'admin',
@@ -77,8 +66,7 @@ describe('remembering verified tokens', () => {
   })
 
   it('forgets the oldest token beyond its capacity', async () => {
-    const { verifier, counted } = countingVerifier()
-    const verify = rememberingVerifiedTokens(verifier, { capacity: 2, maxAgeMs: 60_000 })
+    const { verify, counted } = remembering({ capacity: 2, maxAgeMs: 60_000 })
     const tokens = await Promise.all(
       ['a', 'b', 'c'].map((sub) => signToken(SECRET, { sub, role: 'client' })),
     )

@@ -87,6 +87,12 @@ const CONNECT_TIMEOUT = 10_000 // ms to reach PostgreSQL or Redis, at start and 
 // leaves room for a migration waiting on another instance's migration lock.
 const QUERY_TIMEOUT = 20_000
 
+/** What a WebSocket subscription's services hold beside the shared ones (see `watchedServices`). */
+interface WatchedServices {
+  tracked: TrackedSubscription
+  watchedBus: Bus | undefined
+}
+
 /** Opens the configured database: PostgreSQL through `pg` when `DATABASE_URL` is set, else PGlite. */
 async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   if (!config.databaseUrl) return openPgliteDatabase(config.dataDir)
@@ -277,12 +283,22 @@ export async function buildApp(config: Config, logger: Logger): Promise<App> {
   /**
    * `services` whose bus lists the channels a WebSocket subscription subscribes to itself
    * (stats); made on first use, as most subscriptions follow their channels through the feeds.
+   * Every subscription's services share one prototype holding the `bus` accessor, so each is a
+   * small object of the same shape (an accessor of its own would give each a shape of its own).
    */
+  const watchedPrototype = Object.create(services, {
+    bus: {
+      get(this: WatchedServices): Bus {
+        this.watchedBus ??= this.tracked.watch(services.bus)
+        return this.watchedBus
+      },
+    },
+  }) as Services
   const watchedServices = (tracked: TrackedSubscription): Services => {
-    let bus: Bus | undefined
-    return Object.create(services, {
-      bus: { get: () => (bus ??= tracked.watch(services.bus)) },
-    }) as Services
+    const watched = Object.create(watchedPrototype) as WatchedServices
+    watched.tracked = tracked
+    watched.watchedBus = undefined
+    return watched as unknown as Services
   }
   /** The context of an operation over a WebSocket: the connection's viewer, no request. */
   const webSocketContext = ({

@@ -8,15 +8,9 @@ import {
   getVariableValues,
   subscribe as graphqlSubscribe,
 } from 'graphql'
-import {
-  CloseCode,
-  handleProtocols,
-  makeServer,
-  type SubscribePayload,
-  type Context as WsContext,
-} from 'graphql-ws'
+import { CloseCode, handleProtocols, type SubscribePayload } from 'graphql-ws'
 import { isAsyncIterable, type YogaServerInstance } from 'graphql-yoga'
-import { WebSocketServer } from 'ws'
+import { type WebSocket, WebSocketServer } from 'ws'
 import { extractToken } from '../auth/extract-token.js'
 import type { TokenVerifier } from '../auth/verify-token.js'
 import type { Viewer } from '../auth/viewer.js'
@@ -34,10 +28,11 @@ import type {
   TrackedSubscription,
 } from './connection-registry.js'
 import { onEnd } from './endable-stream.js'
+import { type ProtocolHandlers, ProtocolSession, type Running } from './graphql-ws-protocol.js'
 import type { QuotaKey, Quotas } from './quotas.js'
 import { createSharedExecutions } from './shared-executions.js'
 import { createSocketFanout, type SocketFanout } from './socket-fanout.js'
-import { closeSocket, type SocketExtra, type SocketLimits, serveSockets } from './ws-sockets.js'
+import { closeSocket, type SocketLimits, serveSockets, type WebSocketSink } from './ws-sockets.js'
 
 /** Close codes Switchboard uses beside graphql-ws's own (see also `SOCKET_CLOSE`). */
 export const WS_CLOSE = {
@@ -120,28 +115,75 @@ export interface WsTransportOptions {
   readonly problems?: RecentProblems | undefined
 }
 
-interface ConnectionState {
-  viewer: Viewer
-  expiryTimer: NodeJS.Timeout | undefined
-  readonly tracked: TrackedConnection | undefined
-  readonly releaseQuota: () => void
-  /** Tenant subscription quota claims by subscription id. */
-  readonly subscriptionClaims: Map<string, () => void>
-  /** What operations may do to the connection (made on first use). */
-  handle?: ConnectionHandle
-}
-
-type Ctx = WsContext<Record<string, unknown>, SocketExtra>
-
 /**
- * The log context of one socket: its connection id and the name of each running operation.
- * A child logger is made for each line written and not kept: idle connections are most of
- * what an instance holds.
+ * What Switchboard keeps per socket. A class rather than closures: one lives per connection,
+ * and one object with its methods on the prototype is a fraction of their size.
  */
-interface ConnectionLog {
-  readonly id: string
-  readonly operationNames: Map<string, string | null>
+class WsConnection implements ConnectionHandle {
+  /** Set once `connection_init` was accepted. */
+  viewer: Viewer | null = null
+  /** The socket closed. */
+  closed = false
+  expiryTimer: NodeJS.Timeout | undefined
+  tracked: TrackedConnection | undefined
+  releaseQuota: (() => void) | undefined
+  #request: IncomingMessage | undefined
+
+  constructor(
+    /** The connection id in logs and quotas. */
+    readonly id: string,
+    readonly sink: WebSocketSink,
+    request: IncomingMessage,
+    /** Counts the connection closed (metrics). */
+    readonly onClosed: () => void,
+    private readonly tokens: TokenRefresher,
+  ) {
+    this.#request = request
+  }
+
+  /** Operations see the connection as this handle (`ConnectionHandle`). */
+  refreshToken(token: string): Promise<Viewer> {
+    return this.tokens.refresh(this, token)
+  }
+
+  get socket(): WebSocket {
+    return this.sink.socket
+  }
+
+  /**
+   * The upgrade request, handed over once (to `connection_init`'s check) and then forgotten:
+   * its headers and stream state would weigh about a KiB per connection for its whole life.
+   */
+  takeRequest(): IncomingMessage | undefined {
+    const request = this.#request
+    this.#request = undefined
+    return request
+  }
 }
+
+/** Replaces the token of a connection (see `ConnectionHandle.refreshToken`). */
+interface TokenRefresher {
+  refresh(connection: WsConnection, token: string): Promise<Viewer>
+}
+
+/** What Switchboard keeps per running operation. */
+interface OperationData {
+  /** The operation's name in logs. */
+  readonly name: string | null
+  /** Gives back the tenant subscription quota it holds. */
+  readonly release: (() => void) | undefined
+  /** The context of a stream whose results the protocol sends (delivery metrics). */
+  readonly context: object | undefined
+}
+
+type Session = ProtocolSession<WsConnection, OperationData>
+
+/** An operation ready to run, and what is kept with it while it runs. */
+interface PreparedOperation extends Omit<OperationData, 'context'> {
+  readonly args: ExecutionArgs
+}
+
+const isErrorList = (value: unknown): value is readonly GraphQLError[] => Array.isArray(value)
 
 /** The quota keys a connection of `viewer` counts against. */
 function connectionQuotaKeys(viewer: Viewer, limits: WsLimits): QuotaKey[] {
@@ -155,11 +197,11 @@ function connectionQuotaKeys(viewer: Viewer, limits: WsLimits): QuotaKey[] {
 }
 
 /**
- * Serves graphql-transport-ws on `path` of `server`. The protocol is graphql-ws's own
- * (`makeServer`); operations execute through Yoga so both transports share one schema, plugin
- * chain and context; subscriptions to channels are fanned out: subscribers with the same
- * operation, variables and visibility share one execution and one serialized payload per
- * event, written to each socket with only the id spliced in. The token is checked at
+ * Serves graphql-transport-ws on `path` of `server`. `ProtocolSession` speaks the protocol
+ * (graphql-ws's message validation and close codes); operations execute through Yoga so both
+ * transports share one schema, plugin chain and context; subscriptions to channels are fanned
+ * out: subscribers with the same operation, variables and visibility share one execution and
+ * one serialized payload per event, written to each socket with only the id spliced in. The token is checked at
  * `connection_init`, can be replaced over the open socket (`refreshToken`), and the socket
  * closes with 4403 when it expires.
  */
@@ -194,86 +236,73 @@ export function attachGraphqlWs({
     onRendered: (event) => metrics.eventRendered('ws', event.publishedAt),
   })
   metrics.observeFanout({ feeds: () => feeds.size(), groups: () => executions.size() })
-  const connections = new Map<Ctx, ConnectionState>()
-  // Registered before graphql-ws's own listener, so a socket has its logger before any message.
-  const logs = new WeakMap<import('ws').WebSocket, ConnectionLog>()
-  wss.on('connection', (socket) => {
-    const id = newConnectionId()
-    logs.set(socket, { id, operationNames: new Map() })
-    socket.once('close', metrics.connectionOpened('ws'))
-    if (limits.maxConnections > 0 && wss.clients.size > limits.maxConnections) {
-      closeSocket(socket, WS_CLOSE.AT_CAPACITY, 'Try again later: server at connection capacity')
-    }
-  })
-  const logOf = (ctx: Ctx, id?: string): Logger => {
-    const connection = logs.get(ctx.extra.socket)
-    if (!connection) return logger
-    const operationName = id === undefined ? undefined : connection.operationNames.get(id)
+  const logOf = (connection: WsConnection, id?: string, session?: Session): Logger => {
+    const operationName = id === undefined ? undefined : session?.dataOf(id)?.name
     if (operationName === undefined) return logger.child({ connectionId: connection.id })
     return logger.child({ connectionId: connection.id, operationId: id, operationName })
   }
 
-  const armExpiry = (ctx: Ctx, state: ConnectionState) => {
-    clearTimeout(state.expiryTimer)
-    state.expiryTimer = undefined
-    const expiresAt = state.viewer.expiresAt
+  const armExpiry = (connection: WsConnection) => {
+    clearTimeout(connection.expiryTimer)
+    connection.expiryTimer = undefined
+    const expiresAt = connection.viewer?.expiresAt
     if (expiresAt === undefined) return
     const delay = expiresAt * 1000 - Date.now()
-    state.expiryTimer = setTimeout(
+    connection.expiryTimer = setTimeout(
       () => {
-        if (delay > MAX_TIMER_DELAY) return armExpiry(ctx, state)
-        ctx.extra.socket.close(WS_CLOSE.TOKEN_EXPIRED, 'Forbidden: token expired')
+        if (delay > MAX_TIMER_DELAY) return armExpiry(connection)
+        connection.socket.close(WS_CLOSE.TOKEN_EXPIRED, 'Forbidden: token expired')
       },
       Math.min(Math.max(delay, 0), MAX_TIMER_DELAY),
     )
   }
 
   /** Replaces the connection's token with a fresh one for the same `sub`. */
-  const connectionHandle = (ctx: Ctx): ConnectionHandle => ({
-    async refreshToken(token) {
-      const state = connections.get(ctx)
-      if (!state) throw forbidden('refresh the token of an open connection')
+  const tokens: TokenRefresher = {
+    async refresh(connection, token) {
+      const current = connection.viewer
+      if (!current || connection.closed) {
+        throw forbidden('refresh the token of an open connection')
+      }
       const viewer = await verifyToken(token)
-      if (viewer.sub !== state.viewer.sub) {
+      if (viewer.sub !== current.sub) {
         throw forbidden('replace the token with one for another subject')
       }
       // Running subscriptions were authorized with the old claims; a token that sees less
       // must reconnect, so nothing keeps streaming what it no longer covers.
       const narrower =
-        viewer.role !== state.viewer.role ||
-        [...state.viewer.scopes].some((scope) => !viewer.scopes.has(scope))
+        viewer.role !== current.role ||
+        [...current.scopes].some((scope) => !viewer.scopes.has(scope))
       if (narrower) {
         throw forbidden('refresh with another role or fewer scopes (reconnect with it instead)')
       }
-      state.viewer = viewer
-      armExpiry(ctx, state)
-      state.tracked?.refreshed(viewer)
-      logOf(ctx).info({ sub: viewer.sub, expiresAt: viewer.expiresAt ?? null }, 'token refreshed')
+      connection.viewer = viewer
+      armExpiry(connection)
+      connection.tracked?.refreshed(viewer)
+      logOf(connection).info(
+        { sub: viewer.sub, expiresAt: viewer.expiresAt ?? null },
+        'token refreshed',
+      )
       return viewer
     },
-  })
-
-  const handleOf = (ctx: Ctx, state: ConnectionState): ConnectionHandle => {
-    state.handle ??= connectionHandle(ctx)
-    return state.handle
   }
 
   /**
    * What a `subscribe` runs with: parsed, validated and within the limits, with its context
-   * (and fan-out for a subscription); or the errors that refuse it.
+   * (and fan-out for a subscription) and the tenant quota it claimed; or the errors that
+   * refuse it.
    */
   const prepareOperation = async (
-    ctx: Ctx,
+    session: Session,
     id: string,
     payload: SubscribePayload,
-  ): Promise<ExecutionArgs | readonly GraphQLError[]> => {
-    const state = connections.get(ctx)
-    // graphql-ws counts this subscription among `ctx.subscriptions` already.
-    if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
+  ): Promise<PreparedOperation | readonly GraphQLError[]> => {
+    const { connection } = session
+    // The session counts this operation among its own already.
+    if (session.operationCount() > limits.maxSubscriptionsPerConnection) {
       return [limitExceeded(`${limits.maxSubscriptionsPerConnection} operations per connection`)]
     }
-    const viewer = state?.viewer ?? null
-    const connection = state ? handleOf(ctx, state) : undefined
+    const viewer = connection.viewer
     // Parsing and validation are cached by query text (Yoga's cache); the envelope itself is
     // only kept by queries and mutations, which end soon.
     const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -288,135 +317,179 @@ export function attachGraphqlWs({
     }
     const errors = validate(schema, document)
     if (errors.length > 0) return errors
+    const operation = getOperationAST(document, payload.operationName)
+    if (!operation) return [new GraphQLError('Unable to identify operation')]
     // Variables that do not fit their types are a request error like a validation error:
     // answer with an `error` message (HTTP answers 400), not a `next` carrying errors.
-    const operation = getOperationAST(document, payload.operationName)
-    if (operation) {
-      const coerced = getVariableValues(
-        schema,
-        operation.variableDefinitions ?? [],
-        payload.variables ?? {},
-      )
-      if (coerced.errors) return coerced.errors
-    }
-    const isSubscription = operation?.operation === 'subscription'
+    const coerced = getVariableValues(
+      schema,
+      operation.variableDefinitions ?? [],
+      payload.variables ?? {},
+    )
+    if (coerced.errors) return coerced.errors
+    const isSubscription = operation.operation === 'subscription'
+    let release: (() => void) | undefined
     if (isSubscription && viewer && limits.maxSubscriptionsPerTenant > 0) {
       const keys = [...viewer.scopes].map((scope) => ({
         name: `tenant:${scope}:subscriptions`,
         limit: limits.maxSubscriptionsPerTenant,
       }))
-      const holder = `${logs.get(ctx.extra.socket)?.id}/${id}`
-      const claim = await quotas.claim(keys, holder)
+      const claim = await quotas.claim(keys, `${connection.id}/${id}`)
       if (!claim.ok) {
         const tenant = claim.key.name.replace(/^tenant:/, '').replace(/:subscriptions$/, '')
         return [limitExceeded(`subscriptions for ${tenant}`)]
       }
-      state?.subscriptionClaims.set(id, claim.release)
+      release = claim.release
     }
-    logs
-      .get(ctx.extra.socket)
-      ?.operationNames.set(id, payload.operationName ?? operation?.name?.value ?? null)
+    const name = payload.operationName ?? operation.name?.value ?? null
     if (logger.isLevelEnabled('debug')) {
-      logOf(ctx, id).debug({ operation: operation?.operation }, 'subscribe')
+      logOf(connection).debug(
+        { operationId: id, operationName: name, operation: operation.operation },
+        'subscribe',
+      )
     }
-    const tracked = isSubscription
-      ? state?.tracked?.subscribe(id, labelOperation(document, payload.operationName, operation))
-      : undefined
-    const fanout = isSubscription
-      ? createSocketFanout({
-          feeds,
-          executions,
-          sink: ctx.extra.sink,
-          id,
-          operation: {
-            document,
-            operationName: payload.operationName,
-            variables: payload.variables,
-            viewer,
-          },
-          onFollow: tracked ? (channels) => tracked.follow(channels) : undefined,
-          onFrames: (count) => {
-            metrics.framesSent('ws', count)
-            tracked?.delivered(count)
-          },
-        })
-      : undefined
     const base = {
       schema,
       document,
       operationName: payload.operationName ?? null,
       variableValues: payload.variables ?? null,
     }
-    if (isSubscription) {
-      // The subscription's resolvers see `trackedSubscription`, so the channels they follow
-      // are listed; `fanout` delivers the channels they follow.
+    if (!isSubscription) {
+      const contextValue = await contextFactory()
       return {
-        ...base,
-        contextValue: webSocketContext({
-          viewer,
-          trackedSubscription: tracked,
-          fanout,
-          connection,
-        }),
+        args: { ...base, contextValue, rootValue: { execute } satisfies EnvelopedRoot },
+        name,
+        release,
       }
     }
+    const tracked = connection.tracked?.subscribe(
+      id,
+      labelOperation(document, payload.operationName, operation),
+    )
+    const fanout = createSocketFanout({
+      feeds,
+      executions,
+      sink: connection.sink,
+      id,
+      operation: {
+        document,
+        operationName: payload.operationName,
+        variables: payload.variables,
+        viewer,
+      },
+      onFollow: tracked ? (channels) => tracked.follow(channels) : undefined,
+      onFrames: (count) => {
+        metrics.framesSent('ws', count)
+        tracked?.delivered(count)
+      },
+    })
+    // The subscription's resolvers see `trackedSubscription`, so the channels they follow
+    // are listed; `fanout` delivers the channels they follow.
+    const contextValue = webSocketContext({
+      viewer,
+      trackedSubscription: tracked,
+      fanout,
+      connection,
+    })
     return {
-      ...base,
-      contextValue: await contextFactory(),
-      rootValue: { execute } satisfies EnvelopedRoot,
+      args: { ...base, contextValue },
+      name,
+      release,
     }
   }
 
   /**
-   * Runs a subscription with GraphQL's own `subscribe`. A fanned-out one hands graphql-ws the
-   * stream it parked (its events are written by the fan-out); one that streams through the
-   * executor (stats snapshots) has each result masked. Errors are recorded for the admin API
-   * before masking, and the subscriptions gauge counts the live ones.
+   * Runs an operation: a query or mutation through Yoga's enveloped `execute`, a subscription
+   * with GraphQL's own `subscribe`. A fanned-out subscription is detached (the fan-out writes
+   * its events); one that streams through the executor (stats snapshots) has each result
+   * masked. Errors are recorded for the admin API before masking, and the subscriptions gauge
+   * counts the live ones.
    */
-  const runSubscription = async (args: ExecutionArgs) => {
+  const run = async (args: ExecutionArgs): Promise<Running> => {
+    const root = args.rootValue as EnvelopedRoot | undefined
+    if (root) {
+      const result = await root.execute(args)
+      return isAsyncIterable(result)
+        ? { kind: 'stream', stream: result }
+        : { kind: 'result', result }
+    }
     const result = await graphqlSubscribe(args)
     if (!isAsyncIterable(result)) {
       if (problems) recordOperationErrors(problems, result.errors, args)
-      return masked(result)
+      return { kind: 'result', result: masked(result) }
     }
-    const field = labelOperation(args.document, args.operationName).rootField
-    metrics.subscriptions.inc({ field })
-    const ended = () => metrics.subscriptions.dec({ field })
+    const ended = countSubscription(labelOperation(args.document, args.operationName).rootField)
     const parked = (args.contextValue as { fanout?: SocketFanout }).fanout?.stream
     if (parked) {
       parked.onEnded(ended)
-      return parked
+      return { kind: 'detached', stream: parked }
     }
-    return onEnd(result, ended, (next: ExecutionResult) => {
+    const stream = onEnd(result, ended, (next: ExecutionResult) => {
       if (problems) recordOperationErrors(problems, next.errors, args)
       return masked(next)
     })
+    return { kind: 'stream', stream }
+  }
+  /**
+   * Counts a live subscription of `field`; the returned function counts it ended. Made apart
+   * from `run`, so that what it keeps for the subscription's life is the field name only, not
+   * `run`'s execution arguments.
+   */
+  const countSubscription = (field: string) => {
+    metrics.subscriptions.inc({ field })
+    return () => metrics.subscriptions.dec({ field })
   }
   const masked = (result: ExecutionResult): ExecutionResult =>
     result.errors ? { ...result, errors: result.errors.map((error) => maskError(error)) } : result
 
-  const protocol = makeServer<Record<string, unknown>, SocketExtra>({
-    connectionInitWaitTimeout: limits.initTimeoutMs,
-    execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-    subscribe: runSubscription,
-    onConnect: async (ctx) => {
-      const { socket } = ctx.extra
-      const request = ctx.extra.takeRequest()
+  /** Hands what runs to the admin registry, which can then end a stream with an error. */
+  const registered = (connection: WsConnection, id: string, running: Running): Running => {
+    const tracked = connection.tracked
+    if (!tracked) return running
+    if (running.kind === 'result') {
+      tracked.started(id, running.result)
+      return running
+    }
+    if (running.kind === 'detached') {
+      tracked.started(id, running.stream)
+      return running
+    }
+    return { kind: 'stream', stream: tracked.started(id, running.stream) ?? running.stream }
+  }
+
+  const refuse = (
+    connection: WsConnection,
+    remoteAddress: string | null,
+    code: number,
+    reason: string,
+    problem = 'UNAUTHENTICATED',
+  ) => {
+    if (problem === 'UNAUTHENTICATED') metrics.authRefusals.inc({ code: problem })
+    logOf(connection).info({ code, reason }, 'connection refused')
+    problems?.record({ code: problem, message: reason, remoteAddress })
+    closeSocket(connection.socket, code, reason)
+    return false
+  }
+
+  const handlers: ProtocolHandlers<WsConnection, OperationData> = {
+    async connect({ connection }, params) {
+      const { socket } = connection
+      const request = connection.takeRequest()
       // Only what is needed of the request is kept (a closure below would keep all of it).
       const remoteAddress = request?.socket.remoteAddress ?? null
-      const refuse = (code: number, reason: string, problem = 'UNAUTHENTICATED') => {
-        if (problem === 'UNAUTHENTICATED') metrics.authRefusals.inc({ code: problem })
-        logOf(ctx).info({ code, reason }, 'connection refused')
-        problems?.record({ code: problem, message: reason, remoteAddress })
-        closeSocket(socket, code, reason)
-        return false
-      }
       const token = extractToken({
-        connectionParams: ctx.connectionParams,
+        connectionParams: params,
         authorizationHeader: request?.headers.authorization,
         url: request?.url,
       })
-      if (!token) return refuse(WS_CLOSE.UNAUTHORIZED, 'Unauthorized: a token is required')
+      if (!token) {
+        return refuse(
+          connection,
+          remoteAddress,
+          WS_CLOSE.UNAUTHORIZED,
+          'Unauthorized: a token is required',
+        )
+      }
       let viewer: Viewer
       try {
         viewer = await verifyToken(token)
@@ -424,83 +497,98 @@ export function attachGraphqlWs({
         const reason = error instanceof Error ? error.message : 'token invalid'
         const expired = reason === 'token expired'
         return refuse(
+          connection,
+          remoteAddress,
           expired ? WS_CLOSE.TOKEN_EXPIRED : WS_CLOSE.UNAUTHORIZED,
           `Unauthorized: ${reason}`,
         )
       }
-      const connectionId = logs.get(socket)?.id ?? newConnectionId()
-      const claim = await quotas.claim(connectionQuotaKeys(viewer, limits), connectionId)
+      const claim = await quotas.claim(connectionQuotaKeys(viewer, limits), connection.id)
       if (!claim.ok) {
         return refuse(
+          connection,
+          remoteAddress,
           WS_CLOSE.QUOTA_EXCEEDED,
           `Too many connections for ${claim.key.name.replace(/:connections$/, '')}`.slice(0, 120),
           'LIMIT_EXCEEDED',
         )
       }
-      if (socket.readyState !== socket.OPEN) {
+      if (connection.closed || socket.readyState !== socket.OPEN) {
         claim.release()
         return false
       }
-      const tracked = registry?.open({
+      connection.tracked = registry?.open({
         viewer,
         remoteAddress,
         forwardedFor: request ? forwardedFor(request) : null,
         close: (code, reason) => closeSocket(socket, code, reason),
       })
-      const state: ConnectionState = {
-        viewer,
-        expiryTimer: undefined,
-        tracked,
-        releaseQuota: claim.release,
-        subscriptionClaims: new Map(),
-      }
-      connections.set(ctx, state)
-      armExpiry(ctx, state)
-      logOf(ctx).info({ sub: viewer.sub, role: viewer.role }, 'connection accepted')
+      connection.viewer = viewer
+      connection.releaseQuota = claim.release
+      armExpiry(connection)
+      logOf(connection).info({ sub: viewer.sub, role: viewer.role }, 'connection accepted')
       return true
     },
-    // Errors thrown while streaming bypass Yoga's masking; mask the unexpected ones here.
-    onError: (ctx, id, _payload, errors) =>
-      errors.map((error) => maskStreamError(error, id, logOf(ctx, id))),
-    onNext: (ctx, id, _payload, args) => {
-      if (ctx.subscriptions[id]) metrics.frameSent('ws', args.contextValue as object)
-    },
-    onComplete: (ctx, id) => {
-      ctx.extra.operations.ended(id)
-      if (logger.isLevelEnabled('debug')) logOf(ctx, id).debug('complete')
-      logs.get(ctx.extra.socket)?.operationNames.delete(id)
-      const state = connections.get(ctx)
-      state?.subscriptionClaims.get(id)?.()
-      state?.subscriptionClaims.delete(id)
-    },
-    // Lets an operator end a subscription's stream (admin API).
-    onOperation: (ctx, id, _payload, _args, result) => {
-      ctx.extra.operations.setUp(id)
-      return connections.get(ctx)?.tracked?.started(id, result)
-    },
-    onClose: (ctx, code, reason) => {
-      logOf(ctx).info({ code, reason }, 'connection closed')
-      const state = connections.get(ctx)
-      if (!state) return
-      clearTimeout(state.expiryTimer)
-      state.tracked?.closed()
-      state.releaseQuota()
-      for (const release of state.subscriptionClaims.values()) release()
-      connections.delete(ctx)
-    },
-    onSubscribe: async (ctx, id, payload) => {
-      const refused = await prepareOperation(ctx, id, payload)
-      // Refused before it ran: graphql-ws calls no other hook for this id.
-      if (Array.isArray(refused)) {
-        ctx.extra.operations.setUp(id)
-        ctx.extra.operations.ended(id)
+    async start(session, id, payload) {
+      const prepared = await prepareOperation(session, id, payload)
+      if (isErrorList(prepared)) return prepared
+      const { args, name, release } = prepared
+      let running: Running
+      try {
+        running = registered(session.connection, id, await run(args))
+      } catch (error) {
+        release?.()
+        throw error
       }
-      return refused
+      // Only a stream's messages count as delivered (a detached one counts its own frames).
+      const context = running.kind === 'stream' ? (args.contextValue as object) : undefined
+      return { running, data: { name, release, context } }
     },
-  })
+    // Errors ending a stream bypass Yoga's masking; mask the unexpected ones here.
+    formatErrors: (session, id, errors) =>
+      errors.map((error) => maskStreamError(error, id, logOf(session.connection, id, session))),
+    sentNext(session, id) {
+      const context = session.dataOf(id)?.context
+      if (context) metrics.frameSent('ws', context)
+    },
+    ended(session, id, data) {
+      if (logger.isLevelEnabled('debug')) {
+        logOf(session.connection).debug(
+          { operationId: id, operationName: data?.name ?? null },
+          'complete',
+        )
+      }
+      data?.release?.()
+    },
+    closed({ connection }, code, reason) {
+      connection.closed = true
+      logOf(connection).info({ code, reason }, 'connection closed')
+      connection.onClosed()
+      clearTimeout(connection.expiryTimer)
+      connection.tracked?.closed()
+      connection.releaseQuota?.()
+    },
+    failed(session, error) {
+      logOf(session.connection).error({ err: error }, 'websocket message handling failed')
+    },
+  }
+
   const sockets = serveSockets({
     wss,
-    server: protocol,
+    open(socket, request, sink) {
+      const connection = new WsConnection(
+        newConnectionId(),
+        sink,
+        request,
+        metrics.connectionOpened('ws'),
+        tokens,
+      )
+      const session = new ProtocolSession(sink, handlers, connection, limits.initTimeoutMs)
+      if (limits.maxConnections > 0 && wss.clients.size > limits.maxConnections) {
+        closeSocket(socket, WS_CLOSE.AT_CAPACITY, 'Try again later: server at connection capacity')
+      }
+      return session
+    },
     limits,
     logger,
     onSlowConsumer: () => metrics.slowConsumersDropped.inc({ transport: 'ws' }),
@@ -561,9 +649,9 @@ export function maskStreamError(
   return { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }
 }
 
-type OperationResult = ReturnType<NonNullable<Parameters<typeof makeServer>[0]['execute']>>
-
-/** Yoga's enveloped `execute` of a query or mutation, carried to graphql-ws in `rootValue`. */
+/** Yoga's enveloped `execute` of a query or mutation, carried to `run` in `rootValue`. */
 interface EnvelopedRoot {
-  execute: (args: ExecutionArgs) => OperationResult
+  execute: (
+    args: ExecutionArgs,
+  ) => Promise<ExecutionResult | AsyncIterable<ExecutionResult>> | ExecutionResult
 }

@@ -11,9 +11,20 @@ export interface EndableStream {
   onEnded(listener: () => void): void
 }
 
-/** An async iterator that yields nothing: it ends when returned, or fails with `fail(error)`. */
+/** Why a stream ended, when it failed. */
+export interface StreamFailure {
+  readonly error: unknown
+}
+
+/**
+ * The stream a fanned-out subscription resolves with: an async iterator that yields nothing
+ * (GraphQL's `subscribe` wants one), which the transport only watches for its end. It ends
+ * when returned, or at once with `fail(error)`.
+ */
 export interface ParkedStream extends AsyncIterableIterator<never>, EndableStream {
   return(): Promise<IteratorResult<never>>
+  /** Calls `listener` once when the stream ends, with its failure when it failed. */
+  onEnded(listener: (failure?: StreamFailure) => void): void
 }
 
 /** The fan-out of one subscription, with the stream it parked once it followed its channels. */
@@ -24,15 +35,14 @@ export interface SocketFanout extends ChannelFanout {
 const DONE: IteratorResult<never> = { done: true, value: undefined }
 
 /**
- * Stands in for a subscription's event stream while the fan-out writes its frames: graphql-ws
- * waits on it, ends it on `complete` or close (which runs `onEnd` once), and turns its failure
- * into an `error` message. A class rather than closures: one lives per subscription for as long
- * as it runs, and one object with its methods on the prototype is a fraction of their size.
+ * Stands in for a subscription's event stream while the fan-out writes its frames; ending it
+ * runs `onEnd` once. A class rather than closures: one lives per subscription for as long as
+ * it runs, and one object with its methods on the prototype is a fraction of their size.
  */
 class Parked implements ParkedStream {
-  readonly #endListeners: Array<() => void>
+  readonly #endListeners: Array<(failure?: StreamFailure) => void>
   #ended = false
-  #failure: { error: unknown } | undefined
+  #failure: StreamFailure | undefined
   #waiting: { resolve(step: IteratorResult<never>): void; reject(error: unknown): void } | undefined
 
   constructor(onEnd: () => void) {
@@ -44,10 +54,7 @@ class Parked implements ParkedStream {
   }
 
   next(): Promise<IteratorResult<never>> {
-    if (this.#failure) {
-      this.#end()
-      return Promise.reject(this.#failure.error)
-    }
+    if (this.#failure) return Promise.reject(this.#failure.error)
     if (this.#ended) return Promise.resolve(DONE)
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject }
@@ -55,30 +62,28 @@ class Parked implements ParkedStream {
   }
 
   return(): Promise<IteratorResult<never>> {
-    this.#end()
-    this.#waiting?.resolve(DONE)
-    this.#waiting = undefined
+    this.#end(undefined)
     return Promise.resolve(DONE)
   }
 
-  onEnded(listener: () => void): void {
-    if (this.#ended) listener()
+  onEnded(listener: (failure?: StreamFailure) => void): void {
+    if (this.#ended) listener(this.#failure)
     else this.#endListeners.push(listener)
   }
 
   fail(error: unknown): void {
-    if (this.#ended || this.#failure) return
-    this.#failure = { error }
-    if (!this.#waiting) return
-    this.#end()
-    this.#waiting.reject(error)
-    this.#waiting = undefined
+    this.#end({ error })
   }
 
-  #end(): void {
+  #end(failure: StreamFailure | undefined): void {
     if (this.#ended) return
     this.#ended = true
-    for (const listener of this.#endListeners) listener()
+    this.#failure = failure
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    if (failure) waiting?.reject(failure.error)
+    else waiting?.resolve(DONE)
+    for (const listener of this.#endListeners) listener(failure)
   }
 }
 

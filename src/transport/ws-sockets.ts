@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { CloseCode, type makeServer } from 'graphql-ws'
-import type { WebSocket, WebSocketServer } from 'ws'
+import type { RawData, WebSocket, WebSocketServer } from 'ws'
 import type { Limits } from '../config.js'
 import type { Logger } from '../ops/logger.js'
-import { createTokenBucket } from '../ops/token-bucket.js'
-import { createOperationOrder, type MessageHead, type OperationOrder } from './operation-order.js'
+import { createTokenBucket, type TokenBucket } from '../ops/token-bucket.js'
+import type { ProtocolSocket } from './graphql-ws-protocol.js'
 
 /** Close codes of the socket layer, beside graphql-ws's own. */
 export const SOCKET_CLOSE = {
@@ -16,20 +15,6 @@ export const SOCKET_CLOSE = {
 } as const
 
 const CLOSE_GRACE = 2_000 // ms a closing peer gets to answer before its socket is cut
-
-// Message types only a server sends; from a client they are a protocol violation (4400).
-const SERVER_MESSAGE_TYPES = new Set(['connection_ack', 'next', 'error'])
-
-/** The type and id of a message, when it is JSON with a string type; graphql-ws validates the rest. */
-function headOf(data: string): MessageHead | undefined {
-  try {
-    const message = JSON.parse(data) as { type?: unknown; id?: unknown } | null
-    if (typeof message?.type !== 'string') return undefined
-    return { type: message.type, id: typeof message.id === 'string' ? message.id : undefined }
-  } catch {
-    return undefined
-  }
-}
 
 /** Limits of one socket (documented with their variables on `Limits`). */
 export type SocketLimits = Pick<
@@ -49,22 +34,18 @@ export interface SocketSink {
   isOpen(): boolean
 }
 
-/** The `extra` graphql-ws hands to hooks for each connection. */
-export interface SocketExtra {
-  readonly socket: WebSocket
-  /**
-   * The upgrade request, handed over once (to `connection_init`'s check) and then forgotten:
-   * its headers and stream state would weigh about a KiB per connection for its whole life.
-   */
-  takeRequest(): IncomingMessage | undefined
-  readonly sink: SocketSink
-  /** Tell it when an operation is set up and when it ended (see `OperationOrder`). */
-  readonly operations: Pick<OperationOrder, 'setUp' | 'ended'>
+/** What reads one socket's messages: the protocol session. */
+export interface SocketPeer {
+  /** One text message from the client, within the rate. */
+  receive(text: string): void
+  /** The socket closed. */
+  closed(code: number, reason: string): void
 }
 
 export interface ServeSocketsOptions {
   readonly wss: WebSocketServer
-  readonly server: ReturnType<typeof makeServer<Record<string, unknown>, SocketExtra>>
+  /** Makes the peer of a new socket; `request` is the upgrade request. */
+  readonly open: (socket: WebSocket, request: IncomingMessage, sink: WebSocketSink) => SocketPeer
   readonly limits: SocketLimits
   readonly logger: Logger
   /** Called when a socket is closed for not reading (metrics). */
@@ -86,14 +67,17 @@ export function closeSocket(socket: WebSocket, code: number, reason: string): vo
  * The sink of one socket. A class rather than closures: one lives per connection, and one
  * object with its methods on the prototype is a fraction of their size.
  */
-class WebSocketSink implements SocketSink {
+export class WebSocketSink implements SocketSink, ProtocolSocket {
   #slow = false
+  readonly protocol: string
 
   constructor(
-    private readonly socket: WebSocket,
+    readonly socket: WebSocket,
     private readonly maxBufferedBytes: number,
     private readonly onSlowConsumer: () => void,
-  ) {}
+  ) {
+    this.protocol = socket.protocol
+  }
 
   send(frame: string): void {
     const socket = this.socket
@@ -138,20 +122,30 @@ class WebSocketSink implements SocketSink {
   isOpen(): boolean {
     return this.socket.readyState === this.socket.OPEN
   }
+
+  close(code: number, reason: string): void {
+    closeSocket(this.socket, code, reason)
+  }
+}
+
+/** What the socket layer keeps per socket, found from the socket by the shared listeners. */
+class SocketLink {
+  constructor(
+    readonly peer: SocketPeer,
+    readonly bucket: TokenBucket,
+  ) {}
 }
 
 /**
- * Connects each socket of `wss` to graphql-ws's protocol `server`: sends without a promise per
+ * Connects each socket of `wss` to the peer `open` makes for it: sends without a promise per
  * frame, a message rate per socket, a cap on bytes waiting to be sent, and one keep-alive sweep
- * for all sockets instead of a timer each.
+ * for all sockets instead of a timer each. The listeners are shared by all sockets (`this` is
+ * the socket), so a connection holds no closures of its own here.
  */
-export function serveSockets({
-  wss,
-  server,
-  limits,
-  logger,
-  onSlowConsumer,
-}: ServeSocketsOptions): { close(): void } {
+export function serveSockets({ wss, open, limits, logger, onSlowConsumer }: ServeSocketsOptions): {
+  close(): void
+} {
+  const links = new WeakMap<WebSocket, SocketLink>()
   const unanswered = new WeakSet<WebSocket>()
   const sweep =
     limits.keepAliveMs > 0
@@ -168,59 +162,39 @@ export function serveSockets({
       : undefined
   sweep?.unref()
 
+  function onPong(this: WebSocket) {
+    unanswered.delete(this)
+  }
+  function onMessage(this: WebSocket, data: RawData) {
+    const link = links.get(this)
+    if (!link) return
+    if (link.bucket.take() > 0) {
+      closeSocket(this, SOCKET_CLOSE.RATE_LIMITED, 'Too many messages')
+      return
+    }
+    link.peer.receive(String(data))
+  }
+  function onError(error: Error) {
+    logger.debug({ err: error }, 'websocket error')
+  }
+  function onClose(this: WebSocket, code: number, reason: Buffer) {
+    unanswered.delete(this)
+    const link = links.get(this)
+    links.delete(this)
+    link?.peer.closed(code, String(reason))
+  }
+
   wss.on('connection', (socket, request) => {
-    let upgrade: IncomingMessage | undefined = request
-    socket.on('pong', () => unanswered.delete(socket))
+    socket.on('pong', onPong)
+    socket.on('message', onMessage)
+    socket.on('error', onError)
+    socket.once('close', onClose)
     const sink = new WebSocketSink(socket, limits.maxBufferedBytes, onSlowConsumer)
     const bucket = createTokenBucket({
       perSecond: limits.messagesPerSecond,
       burst: limits.messageBurst,
     })
-    let handle: ((data: string) => Promise<void>) | undefined
-    const operations = createOperationOrder((text) => {
-      handle?.(text).catch((err: unknown) => {
-        logger.error({ err }, 'websocket message handling failed')
-        closeSocket(socket, CloseCode.InternalServerError, 'Internal server error')
-      })
-    })
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        send: (data) => sink.send(data),
-        close: (code, reason) => closeSocket(socket, code ?? 1000, reason ?? ''),
-        onMessage: (cb) => {
-          handle = cb
-        },
-      },
-      {
-        socket,
-        takeRequest() {
-          const taken = upgrade
-          upgrade = undefined
-          return taken
-        },
-        sink,
-        operations,
-      },
-    )
-    socket.on('message', (data) => {
-      if (bucket.take() > 0) {
-        closeSocket(socket, SOCKET_CLOSE.RATE_LIMITED, 'Too many messages')
-        return
-      }
-      const text = String(data)
-      const head = headOf(text)
-      if (head && SERVER_MESSAGE_TYPES.has(head.type)) {
-        closeSocket(socket, CloseCode.BadRequest, 'Invalid message received')
-        return
-      }
-      operations.receive(text, head)
-    })
-    socket.on('error', (err) => logger.debug({ err }, 'websocket error'))
-    socket.once('close', (code, reason) => {
-      unanswered.delete(socket)
-      void closed(code, String(reason))
-    })
+    links.set(socket, new SocketLink(open(socket, request, sink), bucket))
   })
   return { close: () => clearInterval(sweep) }
 }

@@ -316,6 +316,13 @@ describe('parking', () => {
       input: { lotId: 'P1', spaceNumber: 'Z-99', state: 'FREE' },
     })
     expect(badSpace.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND')
+    expect(badSpace.errors?.[0]?.message).toContain('space "Z-99" in lot "P1"')
+    const spaceOfUnknownLot = await execute(server.url, service, SetSpaceStateDocument, {
+      input: { lotId: 'nope', spaceNumber: 'A-1', state: 'FREE' },
+    })
+    expect(spaceOfUnknownLot.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND')
+    expect(spaceOfUnknownLot.errors?.[0]?.message).toContain('lot "nope"')
+    expect(spaceOfUnknownLot.errors?.[0]?.message).not.toContain('space')
     const badId = await execute(server.url, service, LotDocument, { lotId: 'lot:with:colons' })
     expect(badId.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT')
     const sub = subscribe(client, ParkingUpdatedDocument, { lotId: 'P1', after: 'garbage' })

@@ -306,7 +306,6 @@ builder.mutationFields((t) => ({
       const lotId = idArg('input.lotId', input.lotId)
       const at = nowIso()
       const event = await publishOnce(ctx, info, async (scope) => {
-        await requireLot(scope, lotId)
         const change = {
           lotId,
           number: input.spaceNumber,
@@ -316,7 +315,12 @@ builder.mutationFields((t) => ({
           at,
         }
         const previousState = await setSpaceState(scope.tx, change)
-        if (!previousState) throw notFound(`space "${input.spaceNumber}" in lot "${lotId}"`)
+        if (!previousState) {
+          // No such space: say whether the lot itself is missing. Only a refused change pays
+          // for the lookup.
+          await requireLot(scope, lotId)
+          throw notFound(`space "${input.spaceNumber}" in lot "${lotId}"`)
+        }
         const appended = await scope.append(parkingChannel(lotId), 'parking.spaceChanged', {
           lotId,
           spaceNumber: change.number,

@@ -5,6 +5,7 @@ import type { Limits } from '../config.js'
 import type { Logger } from '../ops/logger.js'
 import { createTokenBucket, type TokenBucket } from '../ops/token-bucket.js'
 import type { ProtocolSocket } from './graphql-ws-protocol.js'
+import { startKeepAlive } from './keep-alive.js'
 
 /** Close codes of the socket layer, beside graphql-ws's own. */
 export const SOCKET_CLOSE = {
@@ -15,7 +16,6 @@ export const SOCKET_CLOSE = {
 } as const
 
 const CLOSE_GRACE = 2_000 // ms a closing peer gets to answer before its socket is cut
-const SWEEP_CHUNK = 500 // sockets the keep-alive sweep pings before it yields to the event loop
 
 /** Limits of one socket (documented with their variables on `Limits`). */
 export type SocketLimits = Pick<
@@ -139,7 +139,7 @@ class SocketLink {
 
 /**
  * Connects each socket of `wss` to the peer `open` makes for it: sends without a promise per
- * frame, a message rate per socket, a cap on bytes waiting to be sent, and one keep-alive sweep
+ * frame, a message rate per socket, a cap on bytes waiting to be sent, and one keep-alive timer
  * for all sockets instead of a timer each. The listeners are shared by all sockets (`this` is
  * the socket), so a connection holds no closures of its own here.
  */
@@ -147,43 +147,16 @@ export function serveSockets({ wss, open, limits, logger, onSlowConsumer }: Serv
   close(): void
 } {
   const links = new WeakMap<WebSocket, SocketLink>()
-  const unanswered = new WeakSet<WebSocket>()
-  let sweeping = false
-  /**
-   * Pings every socket, and cuts those that did not answer the previous ping. Each ping is a
-   * write of its own (about 30 µs), so the sweep yields every `SWEEP_CHUNK` sockets: 10,000
-   * sockets in one go held the event loop for about 300 ms.
-   */
-  const sweepOnce = async () => {
-    if (sweeping) return
-    sweeping = true
-    try {
-      let visited = 0
-      for (const socket of [...wss.clients]) {
-        if (socket.readyState === socket.OPEN) {
-          if (unanswered.has(socket)) socket.terminate()
-          else {
-            unanswered.add(socket)
-            socket.ping()
-          }
-        }
-        visited += 1
-        if (visited % SWEEP_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve))
-      }
-    } finally {
-      sweeping = false
-    }
-  }
-  const sweep =
+  const keepAlive =
     limits.keepAliveMs > 0
-      ? setInterval(() => {
-          sweepOnce().catch((err: unknown) => logger.error({ err }, 'keep-alive sweep failed'))
-        }, limits.keepAliveMs)
+      ? startKeepAlive(wss, {
+          intervalMs: limits.keepAliveMs,
+          onError: (err) => logger.error({ err }, 'keep-alive ping failed'),
+        })
       : undefined
-  sweep?.unref()
 
   function onPong(this: WebSocket) {
-    unanswered.delete(this)
+    keepAlive?.answered(this)
   }
   function onMessage(this: WebSocket, data: RawData) {
     const link = links.get(this)
@@ -198,7 +171,7 @@ export function serveSockets({ wss, open, limits, logger, onSlowConsumer }: Serv
     logger.debug({ err: error }, 'websocket error')
   }
   function onClose(this: WebSocket, code: number, reason: Buffer) {
-    unanswered.delete(this)
+    keepAlive?.answered(this)
     const link = links.get(this)
     links.delete(this)
     link?.peer.closed(code, String(reason))
@@ -216,5 +189,5 @@ export function serveSockets({ wss, open, limits, logger, onSlowConsumer }: Serv
     })
     links.set(socket, new SocketLink(open(socket, request, sink), bucket))
   })
-  return { close: () => clearInterval(sweep) }
+  return { close: () => keepAlive?.stop() }
 }

@@ -10,7 +10,12 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { type BenchServer, type ServerKind, startBenchServer } from './lib/bench-servers.js'
+import {
+  type BenchServer,
+  SERVER_KINDS,
+  type ServerKind,
+  startBenchServer,
+} from './lib/bench-servers.js'
 import { compileServers } from './lib/compile-servers.js'
 import { startLoadGenerator } from './lib/load-generator.js'
 import { describeMachine, loadAverage } from './lib/machine.js'
@@ -20,23 +25,6 @@ import { readOptions } from './lib/options.js'
 import { type BenchStores, createBenchStores, storesAvailable } from './lib/postgres-redis.js'
 import { renderReport, type ServerResults } from './lib/report.js'
 import { lotsOf, makeScenarios } from './lib/scenarios.js'
-
-const KINDS: Record<ServerKind['key'], ServerKind> = {
-  raw: { key: 'raw', title: 'raw ws', entry: 'bench/baselines/raw-ws-server.ts', env: {} },
-  yoga: {
-    key: 'yoga',
-    title: 'Yoga + graphql-ws',
-    entry: 'bench/baselines/yoga-server.ts',
-    env: {},
-  },
-  switchboard: { key: 'switchboard', title: 'Switchboard', entry: 'src/index.ts', env: {} },
-  'switchboard-pg': {
-    key: 'switchboard-pg',
-    title: 'Switchboard (PG + Redis)',
-    entry: 'src/index.ts',
-    env: {},
-  },
-}
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -74,7 +62,7 @@ async function main(): Promise<void> {
     (scenario) => scenario.warmup || !options.scenarios || options.scenarios.includes(scenario.key),
   )
   const notes: string[] = []
-  let kinds = options.servers.map((key) => KINDS[key])
+  let kinds = options.servers.map((key) => SERVER_KINDS[key])
   if (options.servers.includes('switchboard-pg')) {
     const missing = await storesAvailable(options.stores)
     if (missing) {

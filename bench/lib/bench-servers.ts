@@ -27,6 +27,24 @@ export interface ServerKind {
   readonly env: Readonly<Record<string, string>>
 }
 
+/** The servers the benches compare, by key. */
+export const SERVER_KINDS: Record<ServerKind['key'], ServerKind> = {
+  raw: { key: 'raw', title: 'raw ws', entry: 'bench/baselines/raw-ws-server.ts', env: {} },
+  yoga: {
+    key: 'yoga',
+    title: 'Yoga + graphql-ws',
+    entry: 'bench/baselines/yoga-server.ts',
+    env: {},
+  },
+  switchboard: { key: 'switchboard', title: 'Switchboard', entry: 'src/index.ts', env: {} },
+  'switchboard-pg': {
+    key: 'switchboard-pg',
+    title: 'Switchboard (PG + Redis)',
+    entry: 'src/index.ts',
+    env: {},
+  },
+}
+
 /** A server process being measured. */
 export interface BenchServer {
   readonly kind: ServerKind

@@ -58,12 +58,7 @@ export function readOptions(argv = process.argv.slice(2), env = process.env): Be
     }
     return value
   }
-  const servers = (values.servers?.split(',') ?? ALL_SERVERS).map((key) => {
-    if (!ALL_SERVERS.includes(key as ServerKind['key'])) {
-      throw new Error(`--servers: unknown server "${key}" (known: ${ALL_SERVERS.join(', ')})`)
-    }
-    return key as ServerKind['key']
-  })
+  const servers = readServers(values.servers)
   return {
     runs: int('runs', values.runs, quick ? 1 : 3),
     quick,
@@ -79,10 +74,25 @@ export function readOptions(argv = process.argv.slice(2), env = process.env): Be
     receivers: int('receivers', values.receivers, 2),
     servers,
     scenarios: values.scenarios?.split(','),
-    stores: {
-      postgresAdminUrl: env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-      redisUrl: env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-    },
+    stores: readStoreUrls(env),
     out: values.out ?? (quick ? undefined : 'bench/results/fanout.md'),
+  }
+}
+
+/** The servers of `--servers a,b` (default all), refusing unknown ones by name. */
+export function readServers(list: string | undefined): Array<ServerKind['key']> {
+  return (list?.split(',') ?? ALL_SERVERS).map((key) => {
+    if (!ALL_SERVERS.includes(key as ServerKind['key'])) {
+      throw new Error(`--servers: unknown server "${key}" (known: ${ALL_SERVERS.join(', ')})`)
+    }
+    return key as ServerKind['key']
+  })
+}
+
+/** Where the PostgreSQL + Redis column's stores are (`BENCH_POSTGRES_URL`, `BENCH_REDIS_URL`). */
+export function readStoreUrls(env = process.env): StoreUrls {
+  return {
+    postgresAdminUrl: env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   }
 }

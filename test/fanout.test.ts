@@ -100,10 +100,11 @@ describe('shared fan-out over graphql-ws', () => {
     // One execution, one payload: the members of a group got byte-identical results.
     const first = JSON.stringify(operatorSubs[0]?.results)
     for (const sub of operatorSubs) expect(JSON.stringify(sub.results)).toBe(first)
+    // Publishes run 6 at a time, so either space's change may have committed first.
     expect(operatorSubs[0]?.data[0]?.parkingUpdated).toMatchObject({
       __typename: 'SpaceStateChanged',
       channel: 'lot:F1:parking',
-      spaceNumber: 'A-1',
+      spaceNumber: expect.stringMatching(/^A-[12]$/),
     })
 
     // Subscribers resuming from a cursor replay what they missed, then join the same group.

@@ -275,7 +275,7 @@ export class ProtocolSession<C, O> {
       throw error
     }
     operation.starting = false
-    if (isErrors(started)) {
+    if (isRefusal(started)) {
       this.#sendErrors(operation, started)
       this.#end(operation)
       return
@@ -366,7 +366,8 @@ export class ProtocolSession<C, O> {
   }
 }
 
-const isErrors = (value: unknown): value is readonly GraphQLError[] => Array.isArray(value)
+/** Whether `start` (or a step of it) refused the operation with errors. */
+export const isRefusal = (value: unknown): value is readonly GraphQLError[] => Array.isArray(value)
 
 /** An error that ended a stream, as graphql-ws's server reports it. */
 function asGraphQLError(error: unknown): GraphQLError {

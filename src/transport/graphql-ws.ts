@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http'
 import {
+  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   GraphQLError,
@@ -7,6 +8,7 @@ import {
   getOperationAST,
   getVariableValues,
   subscribe as graphqlSubscribe,
+  type OperationDefinitionNode,
 } from 'graphql'
 import { CloseCode, handleProtocols, type SubscribePayload } from 'graphql-ws'
 import { isAsyncIterable, type YogaServerInstance } from 'graphql-yoga'
@@ -28,7 +30,12 @@ import type {
   TrackedSubscription,
 } from './connection-registry.js'
 import { onEnd } from './endable-stream.js'
-import { type ProtocolHandlers, ProtocolSession, type Running } from './graphql-ws-protocol.js'
+import {
+  isRefusal,
+  type ProtocolHandlers,
+  ProtocolSession,
+  type Running,
+} from './graphql-ws-protocol.js'
 import type { QuotaKey, Quotas } from './quotas.js'
 import { createSharedExecutions } from './shared-executions.js'
 import { createSocketFanout, type SocketFanout } from './socket-fanout.js'
@@ -182,8 +189,6 @@ type Session = ProtocolSession<WsConnection, OperationData>
 interface PreparedOperation extends Omit<OperationData, 'context'> {
   readonly args: ExecutionArgs
 }
-
-const isErrorList = (value: unknown): value is readonly GraphQLError[] => Array.isArray(value)
 
 /** The quota keys a connection of `viewer` counts against. */
 function connectionQuotaKeys(viewer: Viewer, limits: WsLimits): QuotaKey[] {
@@ -362,6 +367,28 @@ export function attachGraphqlWs({
         release,
       }
     }
+    try {
+      const contextValue = subscriptionContext(connection, id, payload, document, operation)
+      return { args: { ...base, contextValue }, name, release }
+    } catch (error) {
+      release?.()
+      throw error
+    }
+  }
+
+  /**
+   * The context of subscription `id`: the connection's viewer, the admin registry's record of
+   * it (its resolvers list the channels they follow through it) and the fan-out that delivers
+   * those channels.
+   */
+  const subscriptionContext = (
+    connection: WsConnection,
+    id: string,
+    payload: SubscribePayload,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+  ): object => {
+    const { viewer } = connection
     const tracked = connection.tracked?.subscribe(
       id,
       labelOperation(document, payload.operationName, operation),
@@ -383,19 +410,7 @@ export function attachGraphqlWs({
         tracked?.delivered(count)
       },
     })
-    // The subscription's resolvers see `trackedSubscription`, so the channels they follow
-    // are listed; `fanout` delivers the channels they follow.
-    const contextValue = webSocketContext({
-      viewer,
-      trackedSubscription: tracked,
-      fanout,
-      connection,
-    })
-    return {
-      args: { ...base, contextValue },
-      name,
-      release,
-    }
+    return webSocketContext({ viewer, trackedSubscription: tracked, fanout, connection })
   }
 
   /**
@@ -513,7 +528,7 @@ export function attachGraphqlWs({
           'LIMIT_EXCEEDED',
         )
       }
-      if (connection.closed || socket.readyState !== socket.OPEN) {
+      if (socket.readyState !== socket.OPEN) {
         claim.release()
         return false
       }
@@ -531,7 +546,7 @@ export function attachGraphqlWs({
     },
     async start(session, id, payload) {
       const prepared = await prepareOperation(session, id, payload)
-      if (isErrorList(prepared)) return prepared
+      if (isRefusal(prepared)) return prepared
       const { args, name, release } = prepared
       let running: Running
       try {

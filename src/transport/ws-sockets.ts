@@ -70,14 +70,15 @@ export function closeSocket(socket: WebSocket, code: number, reason: string): vo
  */
 export class WebSocketSink implements SocketSink, ProtocolSocket {
   #slow = false
-  readonly protocol: string
 
   constructor(
     readonly socket: WebSocket,
     private readonly maxBufferedBytes: number,
     private readonly onSlowConsumer: () => void,
-  ) {
-    this.protocol = socket.protocol
+  ) {}
+
+  get protocol(): string {
+    return this.socket.protocol
   }
 
   send(frame: string): void {

@@ -28,13 +28,11 @@ import { type BenchStores, createBenchStores, storesAvailable } from './lib/post
 import { cpuMicros } from './lib/proc-stat.js'
 import { median } from './lib/stats.js'
 import { postGraphql } from './load/post-graphql.js'
+import { createLots, type PublishTarget, SET_SPACE, spaceChanges } from './load/space-changes.js'
 
-const LOTS = 200
-const SPACES = 10 // the last one is never set, so occupancy stays below the alert threshold
+const LOTS = Array.from({ length: 200 }, (_, i) => `cost-${i}`)
 const CONCURRENCY = 32
 const WARM_UP = 1_500 // publishes before the measured ones
-const SET_SPACE = 'mutation ($input: SetSpaceStateInput!) { setSpaceState(input: $input) { seq } }'
-const UPSERT_LOT = 'mutation ($input: UpsertLotInput!) { upsertLot(input: $input) { id } }'
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -44,27 +42,17 @@ interface Run {
   readonly publishesPerSecond: number
 }
 
-/** Sends `count` space changes over `lots`, `CONCURRENCY` at a time; throws on any error. */
+/** Sends `count` space changes over the lots, `CONCURRENCY` at a time; throws on any error. */
 async function publish(
-  server: BenchServer,
-  agent: Agent,
-  token: string,
-  turns: Map<string, number>,
+  target: PublishTarget,
+  changes: ReturnType<typeof spaceChanges>,
   count: number,
 ): Promise<void> {
   let next = 0
   const worker = async () => {
     while (next < count) {
-      const lotId = `cost-${next++ % LOTS}`
-      const turn = turns.get(lotId) ?? 0
-      turns.set(lotId, turn + 1)
-      const input = {
-        lotId,
-        spaceNumber: String((turn % (SPACES - 1)) + 1),
-        state: Math.floor(turn / (SPACES - 1)) % 2 === 0 ? 'OCCUPIED' : 'FREE',
-        customerName: `cost ${turn}`,
-      }
-      const result = await postGraphql(agent, `${server.origin}/graphql`, token, SET_SPACE, {
+      const input = changes.next(LOTS[next++ % LOTS.length] as string, 'publish cost')
+      const result = await postGraphql(target.agent, target.url, target.token, SET_SPACE, {
         input,
       })
       if (result.errors?.length) throw new Error(`setSpaceState: ${JSON.stringify(result.errors)}`)
@@ -74,29 +62,25 @@ async function publish(
 }
 
 async function measure(server: BenchServer, secret: string, publishes: number): Promise<Run> {
-  const token = await signToken(secret, { sub: 'bench-cost', role: 'service' })
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
+  const target: PublishTarget = {
+    url: `${server.origin}/graphql`,
+    token: await signToken(secret, { sub: 'bench-cost', role: 'service' }),
+    agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }),
+  }
   try {
-    const spaces = Array.from({ length: SPACES }, (_, i) => String(i + 1))
-    for (let lot = 0; lot < LOTS; lot += 1) {
-      const input = { lotId: `cost-${lot}`, name: `cost ${lot}`, spaces, alertThreshold: 1 }
-      const result = await postGraphql(agent, `${server.origin}/graphql`, token, UPSERT_LOT, {
-        input,
-      })
-      if (result.errors?.length) throw new Error(`upsertLot: ${JSON.stringify(result.errors)}`)
-    }
-    const turns = new Map<string, number>()
-    await publish(server, agent, token, turns, WARM_UP)
+    await createLots(target, LOTS, 8)
+    const changes = spaceChanges()
+    await publish(target, changes, WARM_UP)
     const cpuBefore = cpuMicros(server.pid)
     const startedAt = performance.now()
-    await publish(server, agent, token, turns, publishes)
+    await publish(target, changes, publishes)
     const seconds = (performance.now() - startedAt) / 1000
     return {
       cpuPerPublishUs: (cpuMicros(server.pid) - cpuBefore) / publishes,
       publishesPerSecond: publishes / seconds,
     }
   } finally {
-    agent.destroy()
+    target.agent.destroy()
   }
 }
 
@@ -163,7 +147,7 @@ async function main(): Promise<void> {
     [
       `# Publish cost (${new Date().toISOString()})`,
       '',
-      `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Switchboard at ${machine.commit}; load average ${loadAtStart} at the start, ${loadAverage()} at the end. ${publishes} publishes per run after ${WARM_UP} to warm up, ${CONCURRENCY} concurrent, ${LOTS} lots, medians of ${runs} run(s); no subscribers.`,
+      `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Switchboard at ${machine.commit}; load average ${loadAtStart} at the start, ${loadAverage()} at the end. ${publishes} publishes per run after ${WARM_UP} to warm up, ${CONCURRENCY} concurrent, ${LOTS.length} lots, medians of ${runs} run(s); no subscribers.`,
       '',
       '| server | server CPU µs per publish | range | / raw ws | publishes/s |',
       '| --- | ---: | ---: | ---: | ---: |',

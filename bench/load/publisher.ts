@@ -14,13 +14,8 @@ import { signToken } from '../../src/auth/sign-token.js'
 import { serveIpc } from '../lib/ipc.js'
 import { stampFor, wallClock } from '../lib/scenarios.js'
 import { postGraphql } from './post-graphql.js'
+import { createLots, type PublishTarget, SET_SPACE, spaceChanges } from './space-changes.js'
 
-/** Spaces per bench lot. The last one is never published to, so occupancy stays below the
- * lot's alert threshold (1.0) and every publish appends exactly one event. */
-export const SPACES = 8
-
-const SET_SPACE = 'mutation ($input: SetSpaceStateInput!) { setSpaceState(input: $input) { seq } }'
-const UPSERT_LOT = 'mutation ($input: UpsertLotInput!) { upsertLot(input: $input) { id } }'
 const SETUP_CONCURRENCY = 8
 
 /** Arguments of `publish`. */
@@ -53,24 +48,12 @@ export type PublisherCommands = {
   publish: [PublishArgs, PublishResult]
 }
 
-let target: { url: string; token: string; agent: Agent } | undefined
-const turns = new Map<string, number>()
+let target: PublishTarget | undefined
+let changes = spaceChanges()
 
 function session() {
   if (!target) throw new Error('publisher: init first')
   return target
-}
-
-/** The next change for `lotId`: spaces 1..SPACES-1 in turn, alternating OCCUPIED and FREE. */
-function nextChange(lotId: string, phase: number) {
-  const turn = turns.get(lotId) ?? 0
-  turns.set(lotId, turn + 1)
-  return {
-    lotId,
-    spaceNumber: String((turn % (SPACES - 1)) + 1),
-    state: Math.floor(turn / (SPACES - 1)) % 2 === 0 ? 'OCCUPIED' : 'FREE',
-    customerName: stampFor(phase, wallClock()),
-  }
 }
 
 async function publish(args: PublishArgs): Promise<PublishResult> {
@@ -83,7 +66,7 @@ async function publish(args: PublishArgs): Promise<PublishResult> {
   let maxLagMs = 0
   const firstSentAt = wallClock()
   const send = async (lotId: string) => {
-    const input = nextChange(lotId, args.phase)
+    const input = changes.next(lotId, stampFor(args.phase, wallClock()))
     try {
       const result = await postGraphql(agent, url, token, SET_SPACE, { input })
       if (result.errors?.length || !result.data) {
@@ -128,7 +111,7 @@ async function publish(args: PublishArgs): Promise<PublishResult> {
 serveIpc<PublisherCommands>({
   async init({ origin, secret }) {
     target?.agent.destroy()
-    turns.clear()
+    changes = spaceChanges()
     target = {
       url: `${origin}/graphql`,
       token: await signToken(secret, { sub: 'bench-publisher', role: 'service' }),
@@ -137,22 +120,8 @@ serveIpc<PublisherCommands>({
     return null
   },
   async setup({ lots }) {
-    const { url, token, agent } = session()
     const startedAt = performance.now()
-    const spaces = Array.from({ length: SPACES }, (_, i) => String(i + 1))
-    let next = 0
-    const worker = async () => {
-      while (next < lots.length) {
-        const lotId = lots[next++] as string
-        const result = await postGraphql(agent, url, token, UPSERT_LOT, {
-          input: { lotId, name: lotId, spaces, alertThreshold: 1 },
-        })
-        if (result.errors?.length || !result.data) {
-          throw new Error(`upsertLot ${lotId} failed: ${JSON.stringify(result.errors)}`)
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, worker))
+    await createLots(session(), lots, SETUP_CONCURRENCY)
     return { ms: performance.now() - startedAt }
   },
   publish,
